@@ -1,0 +1,339 @@
+"""Skeleton layouts: joint names, edges, centre joint and where each edge list comes from.
+
+A layout is data. The built-ins below cover the common pose sources; a custom layout loads from a JSON or
+YAML file with :func:`load_layout` and is accepted everywhere a built-in name is (:func:`get_layout` takes
+either a name or a path).
+
+Edges are undirected and written ``(a, b)`` with 0-based joint indices; a layout holds no self-loops (the
+graph module adds the identity itself). ``center`` is the joint the spatial partition measures hop
+distances from.
+
+Custom layout file (JSON or YAML)::
+
+    {"name": "my-skeleton",
+     "joints": ["hip", "spine", "head", "l_hand", "r_hand"],
+     "edges": [["hip", "spine"], ["spine", "head"], [1, 3], [1, 4]],   # names or indices
+     "center": "spine",
+     "bones": [[2, 1], [3, 1], [4, 1], [1, 0]],                       # optional (joint, parent) pairs
+     "flip_pairs": [["l_hand", "r_hand"]]}                             # optional left/right pairs
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stgcn.errors import ConfigError
+
+__all__ = ["Layout", "BUILTIN_LAYOUTS", "get_layout", "load_layout", "layout_names"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A skeleton: joints, undirected edges (no self-loops), a centre joint and optional extras.
+
+    Args:
+        name: Short identifier.
+        joints: Joint names, in the order the data stores them.
+        edges: Undirected edges as 0-based ``(a, b)`` index pairs.
+        center: Index of the centre joint (root of the spatial partition).
+        source: Where the joint order and edge list come from.
+        bones: ``(joint, parent)`` pairs for bone features. ``None`` derives one pair per joint from the
+            breadth-first tree rooted at ``center`` (the centre is paired with itself: a zero bone).
+        flip_pairs: Left/right joint pairs (for horizontal flipping).
+    """
+
+    name: str
+    joints: tuple[str, ...]
+    edges: tuple[tuple[int, int], ...]
+    center: int
+    source: str = ""
+    bones: tuple[tuple[int, int], ...] | None = None
+    flip_pairs: tuple[tuple[int, int], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        v = len(self.joints)
+        where = f"layout {self.name!r}"
+        if v == 0:
+            raise ConfigError(f"{where}: needs at least one joint")
+        if len(set(self.joints)) != v:
+            raise ConfigError(f"{where}: joint names must be unique")
+        if not 0 <= self.center < v:
+            raise ConfigError(f"{where}: center {self.center} is not a joint index in [0, {v})")
+        seen: set[tuple[int, int]] = set()
+        for pairs, what in ((self.edges, "edge"), (self.bones or (), "bone"), (self.flip_pairs, "flip pair")):
+            for a, b in pairs:
+                if not (0 <= a < v and 0 <= b < v):
+                    raise ConfigError(f"{where}: {what} ({a}, {b}) has a joint index outside [0, {v})")
+        for a, b in self.edges:
+            if a == b:
+                raise ConfigError(f"{where}: edge ({a}, {b}) is a self-loop; layouts hold none")
+            key = (min(a, b), max(a, b))
+            if key in seen:
+                raise ConfigError(f"{where}: edge ({a}, {b}) is listed twice")
+            seen.add(key)
+
+    @property
+    def num_joints(self) -> int:
+        """Number of joints V."""
+        return len(self.joints)
+
+    def bone_pairs(self) -> tuple[tuple[int, int], ...]:
+        """``(joint, parent)`` pairs, one per joint, for bone features (``x[joint] - x[parent]``)."""
+        if self.bones is not None:
+            return self.bones
+        parent = {self.center: self.center}
+        neighbours: dict[int, list[int]] = {i: [] for i in range(self.num_joints)}
+        for a, b in self.edges:
+            neighbours[a].append(b)
+            neighbours[b].append(a)
+        queue = deque([self.center])
+        while queue:
+            u = queue.popleft()
+            for w in neighbours[u]:
+                if w not in parent:
+                    parent[w] = u
+                    queue.append(w)
+        # joints unreachable from the centre are their own parent (a zero bone)
+        return tuple((j, parent.get(j, j)) for j in range(self.num_joints))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict that :meth:`from_dict` turns back into the same layout."""
+        return {
+            "name": self.name,
+            "joints": list(self.joints),
+            "edges": [list(e) for e in self.edges],
+            "center": self.center,
+            "source": self.source,
+            "bones": None if self.bones is None else [list(b) for b in self.bones],
+            "flip_pairs": [list(p) for p in self.flip_pairs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "layout") -> Layout:
+        """Build a layout from a dict; joints in edges/center/bones may be names or indices."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a mapping with keys joints, edges, center")
+        allowed = {"name", "joints", "edges", "center", "source", "bones", "flip_pairs"}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(allowed)}")
+        missing = [k for k in ("joints", "edges", "center") if k not in data]
+        if missing:
+            raise ConfigError(f"{where}: missing key(s) {missing}")
+        joints = data["joints"]
+        if not isinstance(joints, list) or not all(isinstance(j, str) for j in joints):
+            raise ConfigError(f"{where}: 'joints' must be a list of joint names")
+        index = {name: i for i, name in enumerate(joints)}
+
+        def joint(x: Any) -> int:
+            if isinstance(x, bool):
+                raise ConfigError(f"{where}: {x!r} is not a joint name or index")
+            if isinstance(x, int):
+                return x
+            if isinstance(x, str) and x in index:
+                return index[x]
+            raise ConfigError(f"{where}: {x!r} is not a joint name or index (joints: {joints})")
+
+        def pairs(key: str) -> tuple[tuple[int, int], ...]:
+            value = data.get(key) or []
+            if not isinstance(value, list) or not all(isinstance(p, list | tuple) and len(p) == 2 for p in value):
+                raise ConfigError(f"{where}: '{key}' must be a list of [a, b] pairs")
+            return tuple((joint(a), joint(b)) for a, b in value)
+
+        bones = None if data.get("bones") is None else pairs("bones")
+        return cls(
+            name=str(data.get("name", "custom")),
+            joints=tuple(joints),
+            edges=pairs("edges"),
+            center=joint(data["center"]),
+            source=str(data.get("source", "")),
+            bones=bones,
+            flip_pairs=pairs("flip_pairs"),
+        )
+
+
+def _one_based(pairs: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    return tuple((a - 1, b - 1) for a, b in pairs)
+
+
+# OpenPose BODY_18 / COCO-18 order. Edge list: yysijie/st-gcn net/utils/graph.py, layout 'openpose'
+# (the layout of the released Kinetics-skeleton model).
+OPENPOSE_18 = Layout(
+    name="openpose-18",
+    joints=("nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
+            "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+            "right_eye", "left_eye", "right_ear", "left_ear"),
+    edges=((4, 3), (3, 2), (7, 6), (6, 5), (13, 12), (12, 11), (10, 9), (9, 8), (11, 5), (8, 2), (5, 1),
+           (2, 1), (0, 1), (15, 0), (14, 0), (17, 15), (16, 14)),
+    center=1,
+    source="OpenPose COCO-18 output order; edges from yysijie/st-gcn net/utils/graph.py ('openpose')",
+    flip_pairs=((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13), (14, 15), (16, 17)),
+)
+
+# NTU RGB+D 25-joint Kinect v2 order (Shahroudy et al. 2016). Edge list: yysijie/st-gcn
+# net/utils/graph.py, layout 'ntu-rgb+d'; the hand chains are 22->23->8 and 24->25->12 as there.
+NTU_RGBD = Layout(
+    name="ntu-rgb+d",
+    joints=("spine_base", "spine_mid", "neck", "head", "left_shoulder", "left_elbow", "left_wrist",
+            "left_hand", "right_shoulder", "right_elbow", "right_wrist", "right_hand", "left_hip",
+            "left_knee", "left_ankle", "left_foot", "right_hip", "right_knee", "right_ankle", "right_foot",
+            "spine_shoulder", "left_hand_tip", "left_thumb", "right_hand_tip", "right_thumb"),
+    edges=_one_based([(1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
+                      (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17),
+                      (19, 18), (20, 19), (22, 23), (23, 8), (24, 25), (25, 12)]),
+    center=20,
+    source="NTU RGB+D joint order (Shahroudy et al., CVPR 2016); edges from yysijie/st-gcn "
+           "net/utils/graph.py ('ntu-rgb+d')",
+    flip_pairs=_one_based([(5, 9), (6, 10), (7, 11), (8, 12), (13, 17), (14, 18), (15, 19), (16, 20),
+                           (22, 24), (23, 25)]),
+)
+
+# COCO-17 keypoints (as YOLO-pose, RTMPose, HRNet output them). Tree edge list: PYSKL
+# pyskl/utils/graph.py, layout 'coco' (centre: the nose).
+COCO_17 = Layout(
+    name="coco-17",
+    joints=("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+            "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+            "right_knee", "left_ankle", "right_ankle"),
+    edges=((15, 13), (13, 11), (16, 14), (14, 12), (11, 5), (12, 6), (9, 7), (7, 5), (10, 8), (8, 6), (5, 0),
+           (6, 0), (1, 0), (3, 1), (2, 0), (4, 2)),
+    center=0,
+    source="COCO keypoint order (Lin et al. 2014); tree edges from PYSKL pyskl/utils/graph.py ('coco')",
+    flip_pairs=((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)),
+)
+
+# MediaPipe Pose 33 landmarks. Edges: mediapipe POSE_CONNECTIONS, plus two bridges that MediaPipe
+# does not draw but a graph needs to be connected: nose-left_shoulder and nose-right_shoulder, and the
+# mouth corners to the nose.
+MEDIAPIPE_POSE_33 = Layout(
+    name="mediapipe-pose-33",
+    joints=("nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+            "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
+            "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
+            "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip", "right_hip",
+            "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel", "right_heel",
+            "left_foot_index", "right_foot_index"),
+    edges=((0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10), (11, 12), (11, 13),
+           (13, 15), (15, 17), (15, 19), (15, 21), (17, 19), (12, 14), (14, 16), (16, 18), (16, 20),
+           (16, 22), (18, 20), (11, 23), (12, 24), (23, 24), (23, 25), (24, 26), (25, 27), (26, 28),
+           (27, 29), (28, 30), (29, 31), (30, 32), (27, 31), (28, 32),
+           # bridges (not in POSE_CONNECTIONS): connect the face to the body
+           (0, 11), (0, 12), (0, 9), (0, 10)),
+    center=0,
+    source="MediaPipe Pose landmark order and mediapipe.solutions.pose.POSE_CONNECTIONS, plus the bridges "
+           "nose-shoulders and nose-mouth corners so the graph is connected",
+    flip_pairs=((1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18), (19, 20),
+                (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32)),
+)
+
+# MediaPipe Hands 21 landmarks. Edges: mediapipe HAND_CONNECTIONS (the palm forms cycles).
+MEDIAPIPE_HAND_21 = Layout(
+    name="mediapipe-hand-21",
+    joints=("wrist", "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip", "index_mcp", "index_pip",
+            "index_dip", "index_tip", "middle_mcp", "middle_pip", "middle_dip", "middle_tip", "ring_mcp",
+            "ring_pip", "ring_dip", "ring_tip", "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip"),
+    edges=((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11),
+           (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20)),
+    center=0,
+    source="MediaPipe Hands landmark order and mediapipe.solutions.hands.HAND_CONNECTIONS",
+)
+
+# Kinect v1 (Microsoft Kinect SDK 1.x NUI_SKELETON_POSITION_INDEX) order, used by NW-UCLA (CTR-GCN
+# release) and UTKinect-Action3D. Checked on the shared files: mean joint heights follow the SDK order
+# (hip centre, spine, shoulder centre, head, then left arm, right arm, left leg, right leg).
+KINECT_V1 = Layout(
+    name="kinect-v1",
+    joints=("hip_center", "spine", "shoulder_center", "head", "left_shoulder", "left_elbow", "left_wrist",
+            "left_hand", "right_shoulder", "right_elbow", "right_wrist", "right_hand", "left_hip",
+            "left_knee", "left_ankle", "left_foot", "right_hip", "right_knee", "right_ankle", "right_foot"),
+    edges=((1, 0), (2, 1), (3, 2), (4, 2), (5, 4), (6, 5), (7, 6), (8, 2), (9, 8), (10, 9), (11, 10),
+           (12, 0), (13, 12), (14, 13), (15, 14), (16, 0), (17, 16), (18, 17), (19, 18)),
+    center=2,
+    source="Kinect SDK 1.x skeleton order (NUI_SKELETON_POSITION_INDEX); used by NW-UCLA (CTR-GCN "
+           "all_sqe release, same edges as CTR-GCN graph/ucla.py) and UTKinect-Action3D",
+    flip_pairs=((4, 8), (5, 9), (6, 10), (7, 11), (12, 16), (13, 17), (14, 18), (15, 19)),
+)
+
+# MSR Action3D's own 20-joint order. Edges and left/right: the dataset's body_model.mat (bones, 1-based:
+# 7-4 4-3 3-20 3-1 3-2 1-8 2-9 8-10 9-11 10-12 11-13 7-5 7-6 5-14 6-15 14-16 15-17 16-18 17-19;
+# left_hip 5, right_hip 6, hip_center 7, head 20, left_wrist 10, right_wrist 11).
+KINECT_V1_MSR = Layout(
+    name="kinect-v1-msr",
+    joints=("left_shoulder", "right_shoulder", "shoulder_center", "spine", "left_hip", "right_hip",
+            "hip_center", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand",
+            "right_hand", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_foot",
+            "right_foot", "head"),
+    edges=_one_based([(7, 4), (4, 3), (3, 20), (3, 1), (3, 2), (1, 8), (2, 9), (8, 10), (9, 11), (10, 12),
+                      (11, 13), (7, 5), (7, 6), (5, 14), (6, 15), (14, 16), (15, 17), (16, 18), (17, 19)]),
+    center=2,
+    source="MSR Action3D skeleton order; bones and left/right indices from the dataset's "
+           "protocol_vemulapalli2014/body_model.mat (Vemulapalli et al., CVPR 2014)",
+    flip_pairs=_one_based([(1, 2), (5, 6), (8, 9), (10, 11), (12, 13), (14, 15), (16, 17), (18, 19)]),
+)
+
+BUILTIN_LAYOUTS: dict[str, Layout] = {
+    layout.name: layout
+    for layout in (OPENPOSE_18, NTU_RGBD, COCO_17, MEDIAPIPE_POSE_33, MEDIAPIPE_HAND_21, KINECT_V1,
+                   KINECT_V1_MSR)
+}
+
+
+def layout_names() -> list[str]:
+    """Names of the built-in layouts."""
+    return list(BUILTIN_LAYOUTS)
+
+
+def load_layout(path: str | Path) -> Layout:
+    """Load a custom layout from a ``.json``, ``.yaml`` or ``.yml`` file.
+
+    Raises:
+        ConfigError: the file is missing, unparsable or not a valid layout (the message names the file).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read layout file ({e.strerror or e})") from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            data = json.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise ConfigError(
+                    f"{path}: reading YAML needs PyYAML: pip install 'stgcn[yaml]'") from None
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(f"{path}: a layout file must end in .json, .yaml or .yml")
+    except (json.JSONDecodeError, ValueError) as e:
+        raise ConfigError(f"{path}: not valid {suffix[1:].upper()} ({str(e).splitlines()[0]})") from None
+    if isinstance(data, dict):
+        data.setdefault("name", path.stem)
+    return Layout.from_dict(data, where=str(path))
+
+
+def get_layout(layout: str | Path | Layout | dict[str, Any]) -> Layout:
+    """Resolve a layout given as a built-in name, a path to a layout file, a dict or a :class:`Layout`.
+
+    Raises:
+        ConfigError: an unknown name (the message lists the valid ones) or an invalid file.
+    """
+    if isinstance(layout, Layout):
+        return layout
+    if isinstance(layout, dict):
+        return Layout.from_dict(layout)
+    key = str(layout)
+    if key in BUILTIN_LAYOUTS:
+        return BUILTIN_LAYOUTS[key]
+    if Path(key).suffix.lower() in (".json", ".yaml", ".yml"):
+        return load_layout(key)
+    raise ConfigError(
+        f"unknown layout {key!r}; valid layouts are {', '.join(BUILTIN_LAYOUTS)} "
+        "or a path to a .json/.yaml layout file")
