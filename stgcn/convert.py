@@ -111,6 +111,10 @@ def convert_original(source: str | Path | dict[str, torch.Tensor], *, layout: st
         raise CheckpointError(f"{where}: data_bn has {data_bn} channels, not a multiple of V={v} "
                               f"joints of layout {layout!r}")
     in_channels = data_bn // v
+    for key in ("A", "edge_importance.0"):
+        if key in sd and tuple(sd[key].shape) != (k, v, v):
+            raise CheckpointError(f"{where}: {key} has shape {tuple(sd[key].shape)}, but layout {layout!r} with "
+                                  f"strategy {strategy!r} and max_hop {max_hop} gives (K={k}, V={v}, V={v})")
     n_blocks = 1 + max(int(m.group(1)) for key in sd if (m := _BLOCK.fullmatch(key)))
     blocks = []
     for i in range(n_blocks):
@@ -145,9 +149,6 @@ def convert_original(source: str | Path | dict[str, torch.Tensor], *, layout: st
     classes = sd["fcn.weight"].shape[0]
     if num_classes is not None and classes != num_classes:
         raise CheckpointError(f"{where}: the classifier has {classes} classes, option says {num_classes}")
-    if "A" in sd and tuple(sd["A"].shape) != (k, v, v):
-        raise CheckpointError(f"{where}: A has shape {tuple(sd['A'].shape)}, but layout {layout!r} with strategy "
-                              f"{strategy!r} gives (K={k}, V={v}, V={v})")
     edge_importance = any(key.startswith("edge_importance.") for key in sd)
     config = STGCNConfig(
         num_classes=classes, in_channels=in_channels,

@@ -146,15 +146,18 @@ class Layout:
             return tuple((joint(a), joint(b)) for a, b in value)
 
         bones = None if data.get("bones") is None else pairs("bones")
-        return cls(
-            name=str(data.get("name", "custom")),
-            joints=tuple(joints),
-            edges=pairs("edges"),
-            center=joint(data["center"]),
-            source=str(data.get("source", "")),
-            bones=bones,
-            flip_pairs=pairs("flip_pairs"),
-        )
+        try:
+            return cls(
+                name=str(data.get("name", "custom")),
+                joints=tuple(joints),
+                edges=pairs("edges"),
+                center=joint(data["center"]),
+                source=str(data.get("source", "")),
+                bones=bones,
+                flip_pairs=pairs("flip_pairs"),
+            )
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
 
 
 def _one_based(pairs: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
