@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+
 import torch
 
 from stgcn.errors import CheckpointError
@@ -135,14 +136,14 @@ def convert_original(source: str | Path | dict[str, torch.Tensor], *, layout: st
     if len(strides) != n_blocks:
         raise CheckpointError(f"{where}: {n_blocks} blocks in the weights but {len(strides)} strides given")
     c_in = None
-    for i, (c_out, stride) in enumerate(zip(channels, strides)):
+    for i, (c_out, stride) in enumerate(zip(channels, strides, strict=True)):
         has_projection = f"st_gcn_networks.{i}.residual.0.weight" in sd
         needs_projection = i > 0 and (c_in != c_out or stride != 1)
         if has_projection != needs_projection:
             raise CheckpointError(f"{where}: block {i} {'has' if has_projection else 'lacks'} a residual "
                                   f"projection, inconsistent with stride {stride} and channels {c_in}->{c_out}")
         c_in = c_out
-    blocks = list(zip(channels, strides))
+    blocks = list(zip(channels, strides, strict=True))
     gamma = sd["st_gcn_networks.0.tcn.2.weight"].shape[2]
     if temporal_kernel is not None and gamma != temporal_kernel:
         raise CheckpointError(f"{where}: temporal kernel in the weights is {gamma}, option says {temporal_kernel}")
