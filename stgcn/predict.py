@@ -54,7 +54,8 @@ from stgcn.transforms import PreprocessConfig, build_transform, take_frames, tem
 
 __all__ = [
     "Predictor", "Prediction", "WindowPrediction", "PredictionStream", "SHORT_POLICIES",
-    "temporal_receptive_field", "frame_labels", "window_bounds", "as_clip",
+    "temporal_receptive_field", "frame_labels", "window_bounds", "as_clip", "read_clips", "ClipInput",
+    "fit_image_coordinates",
 ]
 
 logger = logging.getLogger(__name__)
@@ -188,6 +189,124 @@ def frame_labels(windows: Sequence[WindowPrediction], num_frames: int, *, causal
     return out
 
 
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (ValueError, OSError, EOFError) as e:
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise DataError(f"{path}: not a readable .npy array ({msg})") from None
+
+
+@dataclass(eq=False)
+class ClipInput:
+    """One clip read from a file: coordinates, optional scores and what the file says about them.
+
+    Attributes:
+        name: Where it came from (file, or ``file[i]`` for the i-th clip of an (N, C, T, V, M) array).
+        keypoints: (T, M, V, C) float32. For ``.npy`` input the raw array (all channels, names unknown);
+            otherwise the coordinates only, named by ``meta["channels"]``.
+        scores: (T, M, V) detection scores, or ``None``.
+        meta: ``channels`` (coordinate names, or ``None`` for raw arrays), ``layout`` (Layout or None),
+            ``image_size`` ((W, H) of pixel coordinates, or None) and whatever else the reader reports.
+    """
+
+    name: str
+    keypoints: np.ndarray
+    scores: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def channels(self) -> list[str] | None:
+        """Names of the channels of :meth:`array` (``None``: a raw array whose channels are unnamed)."""
+        coords = self.meta.get("channels")
+        if coords is None:
+            return None
+        return [str(c) for c in coords] + (["score"] if self.scores is not None else [])
+
+    def array(self, channels: Sequence[str] | None = None) -> np.ndarray:
+        """The clip with the given channels (``x``, ``y``, ``z``, ``score``); default: coordinates then score.
+
+        Shape:
+            Returns (T, M, V, len(channels)).
+        """
+        names = self.channels
+        if names is None:
+            if channels is not None:
+                raise DataError(f"{self.name}: a raw array has no channel names; cannot select {list(channels)}")
+            return self.keypoints
+        from stgcn.sources import to_channels
+
+        return to_channels(self.keypoints, self.scores, channels if channels is not None else names)
+
+
+def read_clips(path: str | Path, layout: str | Layout | None = None) -> list[ClipInput]:
+    """The clips in an input file of ``stgcn predict`` / ``stgcn render``.
+
+    * ``.npy``: a raw array, ``(T, V, C)`` or ``(T, M, V, C)`` for one clip, or ``(N, C, T, V, M)`` for N
+      clips (the original ST-GCN's data files); used as they are;
+    * any single-clip file the data layer reads (:func:`stgcn.sources.read_clip_file`): the keypoints
+      JSON/NPZ that ``stgcn pose`` writes, OpenPose folders, NW-UCLA, Kinetics-skeleton, MSR Action3D,
+      UTKinect and NTU files.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        arr = _load_npy(path)
+        meta: dict[str, Any] = {"channels": None, "layout": None if layout is None else get_layout(layout)}
+        if arr.ndim == 5:
+            return [ClipInput(f"{path}[{i}]", as_clip(item.transpose(1, 3, 2, 0), where=f"{path}[{i}]"), None,
+                              dict(meta)) for i, item in enumerate(arr)]
+        return [ClipInput(str(path), as_clip(arr, where=str(path)), None, meta)]
+    from stgcn.sources import read_clip_file
+
+    keypoints, scores, meta = read_clip_file(path, layout)
+    keypoints = as_clip(keypoints, where=str(path))
+    if scores is not None:
+        scores = np.asarray(scores, dtype=np.float32).reshape(keypoints.shape[:3])
+    return [ClipInput(str(path), keypoints, scores, dict(meta))]
+
+
+def fit_image_coordinates(x: np.ndarray, image_size: tuple[float, float], preprocess: PreprocessConfig | None,
+                          channels: Sequence[str]) -> np.ndarray:
+    """Pixel coordinates of a ``W x H`` image in the convention a model expects.
+
+    * no stored preprocessing (a converted original checkpoint): the original ST-GCN's
+      ``(x / W - 0.5, y / H - 0.5)`` (``z / W``), joints with score 0 (or x = y = 0 without scores) set to 0;
+    * preprocessing that normalises by an image size ``(w, h)`` itself: rescaled to a ``w x h`` image, so that
+      the stored normalisation again gives ``x / W - 0.5``;
+    * other preprocessing: unchanged (the model was trained on coordinates as stored).
+
+    Shape:
+        x: (T, M, V, C) with channels named by ``channels`` -> same shape.
+    """
+    names = [c.lower() for c in channels]
+    if preprocess is not None and preprocess.image_size is None:
+        return x
+    width, height = float(image_size[0]), float(image_size[1])
+    out = x.astype(np.float32, copy=True)
+    if preprocess is None:  # divide, as the original code does (bit-identical inputs)
+        divide = {"x": (width, 0.5), "y": (height, 0.5), "z": (width, 0.0)}
+        for i, name in enumerate(names):
+            if name in divide:
+                out[..., i] = out[..., i] / np.float32(divide[name][0]) - np.float32(divide[name][1])
+    else:
+        w, h = preprocess.image_size
+        scale = {"x": w / width, "y": h / height, "z": w / width}
+        for i, name in enumerate(names):
+            if name in scale:
+                out[..., i] = out[..., i] * np.float32(scale[name])
+    if preprocess is None:
+        score = [i for i, n in enumerate(names) if n in ("score", "confidence", "c", "visibility")]
+        if score:
+            missing = x[..., score[0]] <= 0
+        else:
+            coords = [i for i, n in enumerate(names) if n in ("x", "y")]
+            missing = np.all(x[..., coords] == 0, axis=-1)
+        out[missing] = 0
+    return out
+
+
 class Predictor:
     """A model with its class names and preprocessing, ready to classify raw keypoints.
 
@@ -202,15 +321,22 @@ class Predictor:
             module docstring.
         short: ``loop``, ``zero`` or ``error`` (see the module docstring).
         batch_size: Windows per forward pass in :meth:`sliding_window` and :meth:`predict_batch`.
+        optimize: Run the BatchNorm-folded inference copy (:func:`stgcn.optimize.optimize_for_inference`;
+            the same logits within float rounding, faster); ``False`` runs ``model`` itself.
     """
 
     def __init__(self, model: STGCN, *, class_names: Sequence[str] | None = None,
                  preprocess: PreprocessConfig | dict[str, Any] | None = None,
                  device: str | torch.device = "cpu", min_frames: int | None = None, short: str = "loop",
-                 batch_size: int = 32) -> None:
+                 batch_size: int = 32, optimize: bool = True) -> None:
         self.config: STGCNConfig = model.config
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        model = model.to(self.device).eval()
+        if optimize and isinstance(model, STGCN):
+            from stgcn.optimize import optimize_for_inference
+
+            model = optimize_for_inference(model)
+        self.model = model
         self.layout: Layout = get_layout(self.config.graph.layout)
         n = self.config.num_classes
         if class_names is not None and len(class_names) != n:
@@ -240,11 +366,12 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path | Checkpoint, *, device: str | torch.device = "cpu",
-                        min_frames: int | None = None, short: str = "loop", batch_size: int = 32) -> Predictor:
+                        min_frames: int | None = None, short: str = "loop", batch_size: int = 32,
+                        optimize: bool = True) -> Predictor:
         """Build a predictor from a checkpoint file (or a loaded :class:`~stgcn.checkpoint.Checkpoint`)."""
         ck = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
         return cls(ck.model, class_names=ck.class_names, preprocess=ck.preprocess, device=device,
-                   min_frames=min_frames, short=short, batch_size=batch_size)
+                   min_frames=min_frames, short=short, batch_size=batch_size, optimize=optimize)
 
     # ------------------------------------------------------------------------------------- properties
     @property
@@ -264,14 +391,54 @@ class Predictor:
         return self.config.num_classes
 
     # ---------------------------------------------------------------------------------- preprocessing
-    def _pad_raw(self, clip: np.ndarray) -> np.ndarray:
+    def input_channels(self, coordinates: Sequence[str], has_scores: bool) -> list[str]:
+        """The channels to feed from a clip with these coordinate names (and scores or not).
+
+        The stored preprocessing's channel names when it has them; else the coordinates, plus ``score``
+        when the model takes one channel more (scores of 1 when the clip has none).
+        """
+        pre = self.preprocess
+        if pre is not None and pre.channels is not None:
+            return list(pre.channels)
+        c, coords = self.config.in_channels, list(coordinates)
+        if c == len(coords):
+            return coords
+        if c == len(coords) + 1:
+            if not has_scores:
+                logger.info("the clip has no scores; the model's score channel is set to 1")
+            return coords + ["score"]
+        raise DataError(f"the model takes {c} channels per joint; the clip has {', '.join(coords)}"
+                        f"{' and scores' if has_scores else ''}")
+
+    def input_from(self, clip: ClipInput) -> np.ndarray:
+        """A clip read from a file (:func:`read_clips`) as this model's raw input: its channels assembled
+        (:meth:`input_channels`) and pixel coordinates brought to the model's convention
+        (:func:`fit_image_coordinates`) when the file gives the image size (Kinetics-skeleton JSON: coordinates in
+        [0, 1], an image size of 1 x 1). Raw ``.npy`` arrays pass as they are.
+
+        Shape:
+            Returns (T, M, V, C).
+        """
+        coords = clip.meta.get("channels")
+        if coords is None:
+            return clip.keypoints
+        channels = self.input_channels(coords, clip.scores is not None)
+        x = clip.array(channels)
+        image_size = clip.meta.get("image_size")
+        if image_size is None and clip.meta.get("format") == "kinetics-json":
+            image_size = (1.0, 1.0)  # Kinetics-skeleton coordinates are fractions of the frame
+        if image_size is not None:
+            x = fit_image_coordinates(x, tuple(image_size), self.preprocess, channels)
+        return x
+
+    def _pad_raw(self, clip: np.ndarray, where: str) -> np.ndarray:
         """Apply the short-window policy to raw frames (T, M, V, C) when the model input keeps T."""
         t = clip.shape[0]
         if t >= self.min_frames or self.fixed_length is not None:
             return clip
         if self.short == "error":
             raise DataError(
-                f"window of {t} frames is shorter than the model's {self.min_frames}-frame minimum "
+                f"{where}: {t} frames is shorter than the model's {self.min_frames}-frame minimum "
                 f"(temporal receptive field {self.receptive_field}); use a longer window, short='loop' or "
                 f"'zero', or min_frames=1 to run it as it is")
         if not self._warned_short:
@@ -281,14 +448,14 @@ class Predictor:
         idx = temporal_indices(t, self.min_frames, "loop" if self.short == "loop" else "pad")
         return take_frames(clip, idx)
 
-    def _pad_input(self, x: np.ndarray) -> np.ndarray:
+    def _pad_input(self, x: np.ndarray, where: str) -> np.ndarray:
         """The short-window policy on a preprocessed input (K, C, T, V, M) of fixed length below min_frames
         (only when ``min_frames`` was set above the preprocessing's fixed length)."""
         t = x.shape[2]
         if t >= self.min_frames:
             return x
         if self.short == "error":
-            raise DataError(f"model input of {t} frames is shorter than min_frames={self.min_frames}")
+            raise DataError(f"{where}: model input of {t} frames is shorter than min_frames={self.min_frames}")
         idx = temporal_indices(t, self.min_frames, "loop" if self.short == "loop" else "pad")
         out = x[:, :, np.maximum(idx, 0)]
         out[:, :, idx < 0] = 0
@@ -300,7 +467,7 @@ class Predictor:
         Shape:
             clip: (T, V, C) or (T, M, V, C) -> (K, C, T', V, M'); K > 1 only for multi-clip testing.
         """
-        clip = self._pad_raw(as_clip(clip, where=where))
+        clip = self._pad_raw(as_clip(clip, where=where), where)
         v = self.layout.num_joints
         if clip.shape[2] != v:
             raise DataError(f"{where}: {clip.shape[2]} joints per person; the model's layout "
@@ -312,7 +479,7 @@ class Predictor:
                 x = self._transform.clips(clip)
             except DataError as e:
                 raise DataError(f"{where}: {e}") from None
-        x = self._pad_input(x)
+        x = self._pad_input(x, where)
         c = self.config.in_channels
         if x.shape[1] != c:
             raise DataError(f"{where}: {x.shape[1]} channels per joint after preprocessing; the model "
@@ -410,7 +577,7 @@ class Predictor:
             clip: (T, V, C) or (T, M, V, C).
         """
         clip = as_clip(clip)
-        window, stride = self._window_args(window, stride)
+        window, stride = self.resolve_window(window, stride)
         bounds = window_bounds(clip.shape[0], window, stride, include_tail=include_tail)
         out: list[WindowPrediction] = []
         # prepare lazily in chunks so that memory stays bounded on long sequences
@@ -425,10 +592,11 @@ class Predictor:
     def stream(self, window: int | None = None, stride: int | None = None, *, topk: int = 5,
                num_persons: int | None = None) -> PredictionStream:
         """A :class:`PredictionStream` over this predictor (``window``/``stride`` as :meth:`sliding_window`)."""
-        window, stride = self._window_args(window, stride)
+        window, stride = self.resolve_window(window, stride)
         return PredictionStream(self, window, stride, topk=topk, num_persons=num_persons)
 
-    def _window_args(self, window: int | None, stride: int | None) -> tuple[int, int]:
+    def resolve_window(self, window: int | None, stride: int | None) -> tuple[int, int]:
+        """``(window, stride)`` with the defaults filled in: :attr:`default_window` and ``window // 2``."""
         window = self.default_window if window is None else window
         stride = max(1, window // 2) if stride is None else stride
         for name, value in (("window", window), ("stride", stride)):

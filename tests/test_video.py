@@ -1,0 +1,160 @@
+"""Video -> pose -> action: landmark mapping, `stgcn pose`, `stgcn video`, the Kinetics demo clip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from stgcn.cli import main
+from stgcn.errors import ConfigError
+from stgcn.pose import MEDIAPIPE_TO_COCO_17, PoseSequence, landmarks_to_layout, normalize_original
+from stgcn.predict import Predictor
+from stgcn.transforms import PreprocessConfig
+from stgcn.video import model_channels, pose_to_model_input
+from tests.use_utils import small_checkpoint, small_model
+
+
+def _landmarks(t: int = 2) -> np.ndarray:
+    """(T, 1, 33, 4) landmarks: x = 10 * index + frame, y = 5 * index, z = -index, visibility 0.5 + index / 100."""
+    lm = np.zeros((t, 1, 33, 4), np.float32)
+    idx = np.arange(33, dtype=np.float32)
+    for f in range(t):
+        lm[f, 0, :, 0] = 10 * idx + f
+        lm[f, 0, :, 1] = 5 * idx
+        lm[f, 0, :, 2] = -idx
+        lm[f, 0, :, 3] = 0.5 + idx / 100
+    return lm
+
+
+def test_mediapipe_to_openpose_18():
+    lm = _landmarks()
+    op = landmarks_to_layout(lm, "openpose-18")
+    assert op.shape == (2, 1, 18, 4)
+    # nose, right shoulder (mp 12), left wrist (mp 15), right eye (mp 5), left ear (mp 7)
+    for joint, mp in ((0, 0), (2, 12), (7, 15), (14, 5), (17, 7), (8, 24), (13, 27)):
+        np.testing.assert_array_equal(op[:, 0, joint], lm[:, 0, mp])
+    # neck: midpoint of the shoulders (mp 11 and 12), the smaller of their scores
+    np.testing.assert_allclose(op[1, 0, 1], [115 + 1, 57.5, -11.5, 0.61])
+    coco = landmarks_to_layout(lm, "coco-17")
+    np.testing.assert_array_equal(coco[0, 0], lm[0, 0, list(MEDIAPIPE_TO_COCO_17)])
+    np.testing.assert_array_equal(landmarks_to_layout(lm, "mediapipe-pose-33"), lm)
+    with pytest.raises(ConfigError, match="supported layouts are openpose-18, coco-17, mediapipe-pose-33"):
+        landmarks_to_layout(lm, "ntu-rgb+d")
+
+
+def test_original_normalisation_and_model_input():
+    lm = _landmarks(1)
+    lm[0, 0, 15] = 0  # left wrist undetected (score 0)
+    pose = PoseSequence(lm, width=340, height=256, fps=30.0, source="x.mp4")
+    norm = normalize_original(landmarks_to_layout(lm, "openpose-18"), 340, 256)
+    np.testing.assert_allclose(norm[0, 0, 0], [0 / 340 - 0.5, 0 / 256 - 0.5, 0, 0.5])
+    np.testing.assert_allclose(norm[0, 0, 2], [120 / 340 - 0.5, 60 / 256 - 0.5, -12 / 340, 0.62], rtol=1e-6)
+    np.testing.assert_array_equal(norm[0, 0, 7], 0)  # undetected joint: all zero
+    # no stored preprocessing (a converted original checkpoint): the original demo's (x/W-0.5, y/H-0.5, score)
+    p = Predictor(small_model())
+    assert model_channels(p) == ("x", "y", "score")
+    np.testing.assert_allclose(pose_to_model_input(pose, p), norm[..., [0, 1, 3]])
+    # stored normalisation by image size (680, 128): pixels rescaled to that frame
+    pre = PreprocessConfig(channels=("x", "y", "score"), image_size=(680, 128))
+    p2 = Predictor(small_model(), preprocess=pre)
+    x2 = pose_to_model_input(pose, p2)
+    np.testing.assert_allclose(x2[0, 0, 2], [240, 30, 0.62], rtol=1e-6)
+    with pytest.raises(ConfigError, match="cannot be made from MediaPipe Pose"):
+        pose_to_model_input(pose, Predictor(small_model(layout="ntu-rgb+d")))
+
+
+@pytest.fixture
+def demo_video(shared_data):
+    pytest.importorskip("mediapipe")
+    pytest.importorskip("imageio_ffmpeg")
+    path = shared_data / "kinetics_demo" / "clean_and_jerk.mp4"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    return path
+
+
+def test_pose_command(demo_video, shared_data, tmp_path, capsys):
+    from stgcn.sources import read_clip_file
+
+    out = tmp_path / "clip.json"
+    assert main(["pose", str(demo_video), "--out", str(out), "--max-frames", "12"]) == 0
+    assert capsys.readouterr().out.strip() == (f"wrote {out}: 12 frames (12 with a person), layout openpose-18, "
+                                               f"340x256 at 29.97 fps")
+    x, scores, meta = read_clip_file(out)
+    assert x.shape == (12, 1, 18, 2) and scores.shape == (12, 1, 18)
+    assert meta["layout"].name == "openpose-18" and meta["image_size"] == [340.0, 256.0]
+    assert 0 < x[..., 0].min() and x[..., 0].max() < 340 and 0.5 < scores.mean() <= 1
+    # normalised as the original demo: the skeletons the original code's reference logits were computed on
+    norm = tmp_path / "norm.json"
+    assert main(["pose", str(demo_video), "--out", str(norm), "--max-frames", "12", "--normalize"]) == 0
+    x, scores, meta = read_clip_file(norm)
+    ref = np.load(shared_data / "st_gcn_kinetics" / "reference_logits_original_code.npz")["input__clean_and_jerk"]
+    np.testing.assert_allclose(x[:, 0].transpose(2, 0, 1), ref[:2, :12, :, 0], atol=1e-6)
+    np.testing.assert_allclose(scores[:, 0], ref[2, :12, :, 0], atol=1e-6)
+    npz = tmp_path / "clip33.npz"
+    assert main(["pose", str(demo_video), "--out", str(npz), "--max-frames", "3", "--layout", "mediapipe-pose-33",
+                 "--depth", "--normalize"]) == 0
+    x, scores, meta = read_clip_file(npz)
+    assert x.shape == (3, 1, 33, 3) and meta["channels"] == ["x", "y", "z"] and meta["image_size"] is None
+    assert np.abs(x[..., :2]).max() <= 0.5
+
+
+def test_video_command_small_model(demo_video, tmp_path, capsys):
+    import imageio_ffmpeg
+
+    ck = small_checkpoint(tmp_path / "ck.pt")
+    out, report = tmp_path / "annotated.mp4", tmp_path / "report.json"
+    assert main(["video", str(demo_video), "--checkpoint", str(ck), "--out", str(out), "--json", str(report),
+                 "--max-frames", "30", "--window", "20", "--stride", "10"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"{demo_video}: 30 frames, a person in 30\nclip: ")
+    doc = json.loads(report.read_text())
+    assert doc["num_frames"] == 30 and doc["width"] == 340 and doc["layout"] == "openpose-18"
+    assert [(w["start"], w["end"]) for w in doc["windows"]] == [(0, 20), (10, 30)]
+    assert len(doc["frame_labels"]) == 30 and None not in doc["frame_labels"]
+    reader = imageio_ffmpeg.read_frames(str(out))
+    meta = next(reader)
+    assert meta["size"] == (340, 256)
+    frames = [np.frombuffer(f, np.uint8).reshape(256, 340, 3) for f in reader]
+    assert len(frames) == 30
+    # the label box (black background, white text) is drawn in the top-left corner
+    corner = frames[0][:20, :60].astype(int)
+    assert (corner.sum(-1) < 60).mean() > 0.3 and (corner.min(-1) > 200).any()
+    assert main(["video", str(demo_video), "--checkpoint", str(ck), "--out", str(tmp_path / "a.avi")]) == 2
+    assert "must end in .mp4" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_kinetics_demo_clip_is_clean_and_jerk(demo_video, shared_data, tmp_path, capsys):
+    """The original Kinetics weights, converted, on MediaPipe skeletons of the demo clip (about 20 s)."""
+    from stgcn.checkpoint import save_checkpoint
+    from stgcn.convert import convert_original
+
+    model = convert_original(shared_data / "st_gcn_kinetics" / "st_gcn.kinetics.fp32_from_int8.pt",
+                             layout="openpose-18", strategy="spatial", num_classes=400)
+    names = (shared_data / "kinetics_demo" / "kinetics400_label_name.txt").read_text().splitlines()
+    save_checkpoint(tmp_path / "kinetics.pt", model, class_names=names)
+    report, out = tmp_path / "report.json", tmp_path / "annotated.mp4"
+    assert main(["video", str(demo_video), "--checkpoint", str(tmp_path / "kinetics.pt"), "--json", str(report),
+                 "--out", str(out)]) == 0
+    doc = json.loads(report.read_text())
+    assert doc["num_frames"] == 300 and doc["frames_with_person"] == 300
+    top = doc["prediction"]["topk"][0]
+    assert top["label"] == "clean and jerk" and top["score"] > 0.9
+    assert doc["windows"][-1]["topk"][0]["label"] == "clean and jerk"
+    assert "clip: clean and jerk" in capsys.readouterr().out
+    assert out.stat().st_size > 10_000
+
+
+def test_missing_video_extra_is_named(shared_data, tmp_path, monkeypatch, capsys):
+    import sys
+
+    pytest.importorskip("cv2")
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # as if mediapipe were not installed
+    video = shared_data / "kinetics_demo" / "clean_and_jerk.mp4"
+    assert main(["pose", str(video), "--out", str(tmp_path / "clip.json")]) == 2
+    assert "pip install 'stgcn[video]' (mediapipe==0.10.14)" in capsys.readouterr().err
+    assert main(["pose", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "clip.json")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.mp4'}: no such video file"
