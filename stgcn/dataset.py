@@ -73,21 +73,40 @@ class SkeletonDataset(Dataset):
         """The store's class names."""
         return self.store.class_names
 
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int, int]:
+    def _key(self, key: int | tuple[int, int]) -> tuple[int, int]:
+        """(store index, epoch seed) of an item key."""
         if isinstance(key, tuple):
             i, epoch_seed = int(key[0]), int(key[1])
         else:
             i, epoch_seed = int(key), 0
         if not -len(self) <= i < len(self):
             raise IndexError(f"item {i} out of range for a dataset of {len(self)} clips")
-        index = int(self.indices[i])
+        return int(self.indices[i]), epoch_seed
+
+    def _rng(self, index: int, epoch_seed: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, epoch_seed, index])
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int, int]:
+        index, epoch_seed = self._key(key)
         clip = self.store.clip(index)
         if self.transform is None:
             x = np.ascontiguousarray(clip.transpose(3, 0, 2, 1))
         else:
-            rng = np.random.default_rng([self.seed, epoch_seed, index])
-            x = self.transform(clip, rng)
+            x = self.transform(clip, self._rng(index, epoch_seed))
         return torch.from_numpy(x), int(self.store.labels[index]), index
+
+    def __getitems__(self, keys: list[int | tuple[int, int]]) -> list[tuple[torch.Tensor, int, int]]:
+        """A whole batch at once (the DataLoader calls this): one vectorised transform call when the
+        transform has a ``batch`` method; the items equal ``[self[k] for k in keys]``."""
+        batch = getattr(self.transform, "batch", None)
+        length = getattr(getattr(self.transform, "preprocess", None), "length", None)
+        if batch is None or len(keys) < 2 or length is None:
+            return [self[k] for k in keys]
+        parsed = [self._key(k) for k in keys]
+        clips = [self.store.clip(index) for index, _ in parsed]
+        x = torch.from_numpy(batch(clips, [self._rng(index, seed) for index, seed in parsed]))
+        labels = self.store.labels
+        return [(x[j], int(labels[index]), index) for j, (index, _) in enumerate(parsed)]
 
 
 class EpochSeededSampler(Sampler):

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from stgcn.errors import ConfigError
+from stgcn.read_keypoints import plan_keypoints
+from stgcn.read_kinetics_json import plan_kinetics_json
+from stgcn.read_msr_action3d import plan_msr_action3d
+from stgcn.read_ntu import plan_ntu
 from stgcn.read_nw_ucla import plan_nw_ucla
+from stgcn.read_pyskl import plan_pyskl
+from stgcn.read_stgcn_npy import plan_stgcn_npy
+from stgcn.read_utkinect import plan_utkinect
 from stgcn.reading import Skipped, SourcePlan
 from stgcn.store import DTYPES, SkeletonStore, StoreWriter
 
@@ -29,6 +36,13 @@ log = logging.getLogger(__name__)
 # format name -> the reader's plan function (see each reader module for its options)
 PREPARE_FORMATS: dict[str, Callable[..., SourcePlan]] = {
     "nw-ucla": plan_nw_ucla,
+    "msr-action3d": plan_msr_action3d,
+    "utkinect": plan_utkinect,
+    "ntu": plan_ntu,
+    "kinetics-json": plan_kinetics_json,
+    "stgcn-npy": plan_stgcn_npy,
+    "pyskl": plan_pyskl,
+    "keypoints": plan_keypoints,
 }
 
 
@@ -109,7 +123,7 @@ def prepare(
     if workers is None:
         workers = min(os.cpu_count() or 1, 8)
     workers = max(0, min(int(workers), len(plan.units)))
-    total = sum(len(u) if isinstance(u, list | tuple) else 1 for u in plan.units)
+    total = sum(len(u) if isinstance(u, list) else 1 for u in plan.units)
     bar = _progress(total, progress, f"prepare {fmt}")
     skipped: dict[str, str] = {}
     try:
@@ -124,7 +138,7 @@ def prepare(
                     else:
                         writer.add(rec.name, rec.keypoints, rec.label, rec.splits)
                 if bar is not None:
-                    bar.update(len(unit) if isinstance(unit, list | tuple) else 1)
+                    bar.update(len(unit) if isinstance(unit, list) else 1)
             counts = dict(plan.counts)
             counts["skipped"] = len(skipped)
             counts["skipped_samples"] = skipped

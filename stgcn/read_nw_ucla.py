@@ -18,7 +18,7 @@ import numpy as np
 
 from stgcn.errors import DataError
 from stgcn.layouts import get_layout
-from stgcn.reading import ClipRecord, SourcePlan, Skipped, check_keypoints, chunked, numeric_array, read_json
+from stgcn.reading import ClipRecord, Skipped, SourcePlan, check_keypoints, chunked, numeric_array, read_json
 
 __all__ = ["NW_UCLA_ACTIONS", "NW_UCLA_CLASS_NAMES", "parse_nw_ucla_name", "read_nw_ucla_file", "plan_nw_ucla"]
 

@@ -23,7 +23,7 @@ from stgcn.layouts import Layout
 
 __all__ = [
     "ClipRecord", "Skipped", "SourcePlan", "MAX_FILE_BYTES", "MAX_FRAMES", "read_text", "read_bytes",
-    "read_json", "numeric_array", "check_keypoints", "chunked",
+    "read_json", "numeric_array", "finite_float32", "check_keypoints", "chunked",
 ]
 
 # Limits that keep a corrupted or hostile file from exhausting memory or time. No real skeleton clip comes
@@ -130,6 +130,15 @@ def numeric_array(value: Any, where: str, what: str = "keypoints") -> np.ndarray
         raise DataError(f"{where}: {what} must be numbers (got {arr.dtype.name} values)")
     with np.errstate(over="ignore"):
         out = arr.astype(np.float32)
+    return out
+
+
+def finite_float32(values: np.ndarray, where: str, what: str = "values") -> np.ndarray:
+    """``values`` as float32; DataError when any is NaN, infinite or beyond the float32 range."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.asarray(values).astype(np.float32)
+    if not np.isfinite(out).all():
+        raise DataError(f"{where}: {what} contain NaN, inf or numbers beyond the float32 range")
     return out
 
 

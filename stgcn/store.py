@@ -217,9 +217,9 @@ class StoreWriter:
                     self.abort()
                     raise DataError(f"split {key!r} holds an index outside [0, {n})")
                 all_splits[str(key)] = idx
-        elif splits is not None:
-            for key in splits:
-                all_splits.setdefault(str(key), [])
+        elif splits is not None:  # the listed splits first, in the given order
+            listed = {str(key): all_splits.get(str(key), []) for key in splits}
+            all_splits = {**listed, **{k: v for k, v in all_splits.items() if k not in listed}}
         labels = np.asarray(self._labels, dtype=np.int64)
         offsets = np.asarray(self._offsets, dtype=np.int64)
         lengths = np.diff(offsets)

@@ -33,7 +33,9 @@ from stgcn.layouts import Layout, get_layout
 __all__ = [
     "PreprocessConfig", "AugmentConfig", "Transform", "build_transform", "RESIZE_MODES", "STREAMS",
     "CENTER_MODES", "SCORE_CHANNELS", "select_persons", "normalize_2d", "center_on_joint", "view_normalize",
-    "temporal_indices", "take_frames", "random_shift", "random_move", "random_rotate_3d", "feature_stream",
+    "body_rotation", "rotation_matrix",
+    "temporal_indices", "take_frames", "random_shift", "random_move", "move_curves", "apply_moves",
+    "random_rotate_3d", "random_rotation", "apply_rotations", "feature_stream",
 ]
 
 RESIZE_MODES = ("pad", "loop", "uniform")
@@ -108,7 +110,8 @@ def center_on_joint(x: np.ndarray, joint: int, mode: str = "frame", num_coords: 
         if frames.size == 0:
             return out
         out[..., :k] -= x[frames[0], 0, joint, :k]
-    out[~present] = 0
+    if not present.all():
+        out[~present] = 0
     return out
 
 
@@ -136,6 +139,37 @@ def view_joints(layout: Layout) -> tuple[int, int, int, int]:
     return bottom, top, right, left
 
 
+def body_rotation(x: np.ndarray, joints: tuple[int, int, int, int], frame: int | None = None) -> np.ndarray | None:
+    """The rotation :func:`view_normalize` applies: rows are the body's x, y, z axes in ``frame`` (default:
+    the first frame where the first person is present); ``None`` when there is no such frame or the axes are
+    degenerate.
+
+    Shape:
+        x: (T, M, V, C >= 3) -> (3, 3)
+    """
+    if frame is None:
+        frames = np.flatnonzero(np.any(x[:, 0] != 0, axis=(1, 2)))
+        if frames.size == 0:
+            return None
+        frame = int(frames[0])
+    bottom, top, right, left = joints
+    p = x[frame, 0, [bottom, top, right, left], :3].tolist()
+    z = [p[1][i] - p[0][i] for i in range(3)]
+    nz = math.sqrt(z[0] ** 2 + z[1] ** 2 + z[2] ** 2)
+    if nz < 1e-8:
+        return None
+    z = [v / nz for v in z]
+    across = [p[3][i] - p[2][i] for i in range(3)]
+    dot = across[0] * z[0] + across[1] * z[1] + across[2] * z[2]
+    xa = [across[i] - dot * z[i] for i in range(3)]
+    nx = math.sqrt(xa[0] ** 2 + xa[1] ** 2 + xa[2] ** 2)
+    if nx < 1e-8:
+        return None
+    xa = [v / nx for v in xa]
+    y = [z[1] * xa[2] - z[2] * xa[1], z[2] * xa[0] - z[0] * xa[2], z[0] * xa[1] - z[1] * xa[0]]
+    return np.array([xa, y, z], dtype=np.float32)
+
+
 def view_normalize(x: np.ndarray, joints: tuple[int, int, int, int]) -> np.ndarray:
     """Rotate a 3-D clip into the first person's body frame of the first frame they are present in.
 
@@ -148,27 +182,9 @@ def view_normalize(x: np.ndarray, joints: tuple[int, int, int, int]) -> np.ndarr
         x: (T, M, V, C >= 3) with x, y, z in channels 0-2 -> same shape
     """
     out = x.astype(np.float32, copy=True)
-    present = _present(x)
-    frames = np.flatnonzero(present[:, 0])
-    if frames.size == 0:
-        return out
-    bottom, top, right, left = joints
-    p = x[frames[0], 0, :, :3].astype(np.float64)
-    z = p[top] - p[bottom]
-    nz = math.sqrt(float(z @ z))
-    if nz < 1e-8:
-        return out
-    z = z / nz
-    across = p[left] - p[right]
-    xa = across - float(across @ z) * z
-    nx = math.sqrt(float(xa @ xa))
-    if nx < 1e-8:
-        return out
-    xa = xa / nx
-    y = np.array([z[1] * xa[2] - z[2] * xa[1], z[2] * xa[0] - z[0] * xa[2], z[0] * xa[1] - z[1] * xa[0]])
-    rot = np.stack([xa, y, z]).astype(np.float32)                   # rows: new axes
-    out[..., :3] = out[..., :3] @ rot.T
-    out[~present] = 0
+    rot = body_rotation(x, joints)
+    if rot is not None:
+        out[..., :3] = out[..., :3] @ rot.T   # zero points stay zero under a rotation
     return out
 
 
@@ -201,10 +217,10 @@ def temporal_indices(
     if length is None:
         return np.arange(num_frames)
     if mode == "uniform":
-        edges = np.linspace(0.0, num_frames, length + 1)
-        width = edges[1:] - edges[:-1]
+        width = num_frames / length                         # segment k is [k * width, (k + 1) * width)
         frac = rng.random(length) if rng is not None else (clip_index + 0.5) / num_clips
-        return np.minimum(np.floor(edges[:-1] + frac * width).astype(np.int64), num_frames - 1)
+        pos = (np.arange(length) + frac) * width
+        return np.minimum(pos.astype(np.int64), num_frames - 1)
     if num_frames >= length:
         room = num_frames - length
         if rng is not None:
@@ -266,6 +282,48 @@ def _key_frame_curves(keys: np.ndarray, nodes: np.ndarray, num_frames: int) -> n
     return keys[:, seg] + (keys[:, seg + 1] - keys[:, seg]) * frac
 
 
+def move_curves(
+    rng: np.random.Generator,
+    num_frames: int,
+    *,
+    angles: Sequence[float] = (-10.0, -5.0, 0.0, 5.0, 10.0),
+    scales: Sequence[float] = (0.9, 1.0, 1.1),
+    translations: Sequence[float] = (-0.2, -0.1, 0.0, 0.1, 0.2),
+    move_steps: Sequence[int] = (1,),
+) -> np.ndarray:
+    """The per-frame parameters of :func:`random_move`: angle (radians), scale, x and y translation.
+
+    Shape:
+        returns (4, num_frames)
+    """
+    t = num_frames
+    steps = int(move_steps[int(rng.integers(len(move_steps)))]) if len(move_steps) > 1 else int(move_steps[0])
+    nodes = np.append(np.arange(0, t, t * 1.0 / steps).round().astype(int), t) if steps > 1 else np.array([0, t])
+    k = len(nodes)
+    u = rng.random((4, k)).tolist()
+    keys = np.array([[cand[int(v * len(cand))] for v in row]
+                     for row, cand in zip(u, (angles, scales, translations, translations), strict=True)],
+                    dtype=np.float64)
+    curves = _key_frame_curves(keys, nodes, t)
+    curves[0] *= np.pi / 180
+    return curves
+
+
+def apply_moves(x: np.ndarray, curves: np.ndarray) -> np.ndarray:
+    """Rotate, scale and translate x, y of each frame of each clip by its :func:`move_curves`.
+
+    Shape:
+        x: (B, T, M, V, C), curves: (B, 4, T) -> (B, T, M, V, C)
+    """
+    a, s, tx, ty = (curves[:, i].astype(np.float32)[:, :, None, None] for i in range(4))
+    cos, sin = np.cos(a) * s, np.sin(a) * s
+    out = x.astype(np.float32, copy=True)
+    px, py = x[..., 0], x[..., 1]
+    out[..., 0] = cos * px - sin * py + tx
+    out[..., 1] = sin * px + cos * py + ty
+    return out
+
+
 def random_move(
     x: np.ndarray,
     rng: np.random.Generator,
@@ -284,32 +342,38 @@ def random_move(
     Shape:
         x: (T, M, V, C) -> same shape
     """
-    t = x.shape[0]
-    steps = int(move_steps[int(rng.integers(len(move_steps)))]) if len(move_steps) > 1 else int(move_steps[0])
-    nodes = np.append(np.arange(0, t, t * 1.0 / steps).round().astype(int), t)
-    k = len(nodes)
-    u = rng.random((4, k))
-    keys = np.empty((4, k))
-    for row, cand in enumerate((angles, scales, translations, translations)):
-        keys[row] = np.asarray(cand, dtype=np.float64)[(u[row] * len(cand)).astype(np.int64)]
-    a, s, tx, ty = _key_frame_curves(keys, nodes, t)
-    a *= np.pi / 180
-    cos = (np.cos(a) * s).astype(np.float32)[:, None, None]
-    sin = (np.sin(a) * s).astype(np.float32)[:, None, None]
-    out = x.astype(np.float32, copy=True)
-    px, py = out[..., 0].copy(), out[..., 1].copy()
-    out[..., 0] = cos * px - sin * py + tx.astype(np.float32)[:, None, None]
-    out[..., 1] = sin * px + cos * py + ty.astype(np.float32)[:, None, None]
-    return out
+    curves = move_curves(rng, x.shape[0], angles=angles, scales=scales, translations=translations,
+                         move_steps=move_steps)
+    return apply_moves(x[None], curves[None])[0]
 
 
 def rotation_matrix(ax: float, ay: float, az: float) -> np.ndarray:
     """3-D rotation ``Rz @ Ry @ Rx`` for angles in radians. Shape: (3, 3)."""
     cx, sx, cy, sy, cz, sz = math.cos(ax), math.sin(ax), math.cos(ay), math.sin(ay), math.cos(az), math.sin(az)
-    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    return rz @ ry @ rx
+    return np.array([
+        [cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx],
+        [sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx],
+        [-sy, cy * sx, cy * cx],
+    ])
+
+
+def random_rotation(rng: np.random.Generator, max_angle: float) -> np.ndarray:
+    """A rotation ``Rz @ Ry @ Rx`` with angles uniform in ``[-max_angle, max_angle]`` degrees. Shape: (3, 3)."""
+    ax, ay, az = rng.uniform(-max_angle, max_angle, size=3) * (math.pi / 180)
+    return rotation_matrix(ax, ay, az)
+
+
+def apply_rotations(x: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+    """Rotate x, y, z of each clip by its rotation.
+
+    Shape:
+        x: (B, T, M, V, C >= 3), rotations: (B, 3, 3) -> (B, T, M, V, C)
+    """
+    b = x.shape[0]
+    out = x.astype(np.float32, copy=True)
+    rt = rotations.astype(np.float32).transpose(0, 2, 1)
+    out[..., :3] = (out[..., :3].reshape(b, -1, 3) @ rt).reshape(*x.shape[:-1], 3)
+    return out
 
 
 def random_rotate_3d(x: np.ndarray, rng: np.random.Generator, max_angle: float) -> np.ndarray:
@@ -319,15 +383,11 @@ def random_rotate_3d(x: np.ndarray, rng: np.random.Generator, max_angle: float) 
     Shape:
         x: (T, M, V, C >= 3) -> same shape
     """
-    angles = np.deg2rad(rng.uniform(-max_angle, max_angle, size=3))
-    rot = rotation_matrix(*angles).astype(np.float32)
-    out = x.astype(np.float32, copy=True)
-    out[..., :3] = x[..., :3] @ rot.T
-    return out
+    return apply_rotations(x[None], random_rotation(rng, max_angle)[None])[0]
 
 
 def feature_stream(x: np.ndarray, stream: str, bone_pairs: Sequence[tuple[int, int]],
-                   num_coords: int | None = None) -> np.ndarray:
+                   num_coords: int | None = None, *, time_axis: int = 0) -> np.ndarray:
     """One of the four input streams of two-stream models.
 
     * ``joint``: the coordinates.
@@ -338,7 +398,7 @@ def feature_stream(x: np.ndarray, stream: str, bone_pairs: Sequence[tuple[int, i
     Only the first ``num_coords`` channels (default: all) change; the others (a score) are kept.
 
     Shape:
-        x: (T, M, V, C) -> same shape
+        x: (T, M, V, C) -> same shape (or (B, T, M, V, C) with ``time_axis=1``)
     """
     if stream not in STREAMS:
         raise ConfigError(f"feature stream {stream!r} is not valid; valid streams are {', '.join(STREAMS)}")
@@ -347,11 +407,12 @@ def feature_stream(x: np.ndarray, stream: str, bone_pairs: Sequence[tuple[int, i
     if stream in ("bone", "bone_motion"):
         joints = np.fromiter((j for j, _ in bone_pairs), dtype=np.int64)
         parents = np.fromiter((p for _, p in bone_pairs), dtype=np.int64)
-        out[:, :, joints, :k] = x[:, :, joints, :k] - x[:, :, parents, :k]
+        out[..., joints, :k] = x[..., joints, :k] - x[..., parents, :k]
     if stream in ("joint_motion", "bone_motion"):
-        base = out[..., :k].copy()
-        out[:-1, ..., :k] = base[1:] - base[:-1]
-        out[-1, ..., :k] = 0
+        base = np.moveaxis(out[..., :k], time_axis, 0).copy()
+        moved = np.moveaxis(out, time_axis, 0)           # a view: writes go to out
+        moved[:-1, ..., :k] = base[1:] - base[:-1]
+        moved[-1, ..., :k] = 0
     return out
 
 
@@ -573,26 +634,74 @@ class Transform:
         if p.image_size is not None:
             x = normalize_2d(x, p.image_size, self.score_channel)
         nc = self.num_coords if self.num_coords is not None else x.shape[-1]
+        if p.center == "first" and self.view_joints is not None:
+            return self._center_first_and_view(x)
         if p.center != "none":
             x = center_on_joint(x, self.center_joint, p.center, num_coords=nc)
         if self.view_joints is not None:
             x = view_normalize(x, self.view_joints)
         return x
 
-    def _finish(self, x: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-        """Augmentation (training), feature stream and the (C, T, V, M) layout."""
+    def _center_first_and_view(self, x: np.ndarray) -> np.ndarray:
+        """``view_normalize(center_on_joint(x, j, "first"))`` as one affine map (same result, one pass)."""
+        present = np.any(x != 0, axis=(2, 3))
+        frames = np.flatnonzero(present[:, 0])
+        if frames.size == 0:
+            return x.astype(np.float32, copy=True)
+        first = int(frames[0])
+        origin = x[first, 0, self.center_joint, :3].astype(np.float32)
+        rot = body_rotation(x, self.view_joints, first) if self.view_joints is not None else None
+        if x.shape[-1] == 3:
+            out = (x - origin) if rot is None else (x - origin) @ rot.T
+            out = out.astype(np.float32, copy=False)
+        else:
+            out = x.astype(np.float32, copy=True)
+            out[..., :3] -= origin
+            if rot is not None:
+                out[..., :3] = out[..., :3] @ rot.T
+        if not present.all():
+            out[~present] = 0
+        return out
+
+    def _finish(self, xs: list[np.ndarray], rngs: Sequence[np.random.Generator | None]) -> np.ndarray:
+        """Augmentation (training), feature stream and the (C, T, V, M) layout, for equally long clips.
+
+        Each clip draws its random parameters from its own generator, in a fixed order (shift, move,
+        rotation), so a clip gets the same result alone or in a batch.
+
+        Shape:
+            xs: B x (T, M, V, C) -> (B, C, T, V, M)
+        """
         a = self.augment
-        if a is not None and rng is not None:
-            if a.random_shift:
-                x = random_shift(x, rng)
-            if a.random_move:
-                x = random_move(x, rng, angles=a.move_angles, scales=a.move_scales,
-                                translations=a.move_translations, move_steps=a.move_steps)
-            if a.rotate_3d > 0:
-                x = random_rotate_3d(x, rng, a.rotate_3d)
+        curves, rotations = [], []
+        if a is not None:
+            for i, rng in enumerate(rngs):
+                if rng is None:
+                    continue
+                if a.random_shift:
+                    xs[i] = random_shift(xs[i], rng)
+                if a.random_move:
+                    curves.append(move_curves(rng, xs[i].shape[0], angles=a.move_angles, scales=a.move_scales,
+                                              translations=a.move_translations, move_steps=a.move_steps))
+                if a.rotate_3d > 0:
+                    rotations.append(random_rotation(rng, a.rotate_3d))
+        x = np.stack(xs)
+        if curves:
+            x = apply_moves(x, np.stack(curves))
+        if rotations:
+            x = apply_rotations(x, np.stack(rotations))
         if self.preprocess.stream != "joint":
-            x = feature_stream(x, self.preprocess.stream, self.bone_pairs, self.num_coords)
-        return np.ascontiguousarray(x.transpose(3, 0, 2, 1), dtype=np.float32)
+            x = feature_stream(x, self.preprocess.stream, self.bone_pairs, self.num_coords, time_axis=1)
+        return np.ascontiguousarray(x.transpose(0, 4, 1, 3, 2), dtype=np.float32)
+
+    def _resized(self, clip: np.ndarray, rng: np.random.Generator | None, clip_index: int = 0) -> np.ndarray:
+        clip = np.asarray(clip)
+        self._check(clip)
+        p = self.preprocess
+        x = self._prepare(clip)
+        idx = temporal_indices(x.shape[0], p.length, p.resize, rng=rng, clip_index=clip_index,
+                               num_clips=p.num_clips)
+        return take_frames(x, idx)
 
     def clips(self, clip: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """All K inputs of a clip (K = ``num_clips`` at test time, 1 in training).
@@ -600,20 +709,29 @@ class Transform:
         Shape:
             clip: (T, M, V, C) -> (K, C, T', V, M')
         """
-        clip = np.asarray(clip)
-        self._check(clip)
-        p = self.preprocess
-        x = self._prepare(clip)
         if self.train:
             if rng is None:
                 raise ConfigError("a training transform needs an np.random.Generator")
-            idx = temporal_indices(x.shape[0], p.length, p.resize, rng=rng)
-            return self._finish(take_frames(x, idx), rng)[None]
-        out = []
-        for k in range(p.num_clips):
-            idx = temporal_indices(x.shape[0], p.length, p.resize, clip_index=k, num_clips=p.num_clips)
-            out.append(self._finish(take_frames(x, idx), None))
-        return np.stack(out)
+            return self._finish([self._resized(clip, rng)], [rng])
+        k = self.preprocess.num_clips
+        return self._finish([self._resized(clip, None, i) for i in range(k)], [None] * k)
+
+    def batch(self, clips: Sequence[np.ndarray], rngs: Sequence[np.random.Generator | None]) -> np.ndarray:
+        """Transform several clips at once (vectorised augmentation); ``batch(cs, rs)[i]`` equals
+        ``transform(cs[i], rs[i])``. Needs a fixed ``length`` when there is more than one clip.
+
+        Shape:
+            clips: B x (T, M, V, C) -> (B, C, T', V, M') or (B, K, C, T', V, M') for K-clip testing
+        """
+        if len(clips) != len(rngs):
+            raise ConfigError(f"{len(clips)} clips but {len(rngs)} generators")
+        if not self.train:
+            return np.stack([self(c) for c in clips])
+        if len(clips) > 1 and self.preprocess.length is None:
+            raise ConfigError("batched transforms need a fixed preprocess length")
+        if any(r is None for r in rngs):
+            raise ConfigError("a training transform needs an np.random.Generator")
+        return self._finish([self._resized(c, r) for c, r in zip(clips, rngs, strict=True)], rngs)
 
     def __call__(self, clip: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Shape: (T, M, V, C) -> (C, T', V, M') or, for K-clip testing, (K, C, T', V, M')."""
