@@ -17,8 +17,6 @@ import csv
 import dataclasses
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from stgcn.atomic import atomic_open
 from stgcn.errors import ConfigError, DataError
 
 __all__ = ["EvalResult", "Scores", "predict_scores", "compute_metrics", "confusion_matrix", "evaluate",
@@ -246,15 +245,8 @@ def evaluate(
 
 # --------------------------------------------------------------------------------------------- files
 def _atomic_write(path: Path, write: Any, mode: str = "w") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": ""} if "b" not in mode else {})) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, mode) as f:
+        write(f)
 
 
 def save_scores(path: str | Path, scores: Scores) -> None:

@@ -176,7 +176,7 @@ def export_model(model: STGCN, out: str | Path, fmt: str, *, checkpoint: Checkpo
         raise ConfigError(f"unknown export format {fmt!r}; valid formats are {', '.join(EXPORT_FORMATS)}")
     if not atol > 0:
         raise ConfigError(f"atol must be positive, got {atol!r}")
-    from stgcn.render import atomic_output
+    from stgcn.atomic import atomic_path
 
     start = time.perf_counter()
     out = Path(out)
@@ -188,7 +188,7 @@ def export_model(model: STGCN, out: str | Path, fmt: str, *, checkpoint: Checkpo
     example = torch.from_numpy(_random_input(rng, shapes[0]))
     metadata = _metadata(checkpoint, eager)
     worst = 0.0
-    with atomic_output(out) as tmp:
+    with atomic_path(out) as tmp:
         try:
             if fmt == "onnx":
                 _write_onnx(module, example, tmp, opset, metadata)

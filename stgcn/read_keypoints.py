@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from stgcn.atomic import atomic_open, atomic_write_text
 from stgcn.errors import ConfigError, DataError
 from stgcn.layouts import BUILTIN_LAYOUTS, Layout, get_layout
 from stgcn.read_stgcn_npy import read_class_names
@@ -233,7 +234,6 @@ def save_keypoints(
     chans = list(channels) if channels is not None else _default_channels(x.shape[-1]) if x.ndim == 4 else []
     _validate(x, None if scores is None else np.asarray(scores, dtype=np.float32), lay, chans, str(path))
     layout_entry: Any = lay.name if BUILTIN_LAYOUTS.get(lay.name) == lay else lay.to_dict()
-    tmp = path.with_name(f".{path.name}.tmp")
     if path.suffix.lower() == ".json":
         obj: dict[str, Any] = {"keypoints": x.tolist(), "layout": layout_entry, "channels": chans}
         if scores is not None:
@@ -241,7 +241,7 @@ def save_keypoints(
         for key, value in (("label", label), ("split", split), ("image_size", image_size)):
             if value is not None:
                 obj[key] = list(value) if key == "image_size" else value
-        tmp.write_text(json.dumps(obj), encoding="utf-8")
+        atomic_write_text(path, json.dumps(obj))
     elif path.suffix.lower() == ".npz":
         arrays: dict[str, Any] = {"keypoints": x, "channels": np.array(chans),
                                   "layout": np.array(layout_entry if isinstance(layout_entry, str)
@@ -251,11 +251,10 @@ def save_keypoints(
         for key, value in (("label", label), ("split", split), ("image_size", image_size)):
             if value is not None:
                 arrays[key] = np.array(value)
-        with open(tmp, "wb") as f:
+        with atomic_open(path, "wb") as f:
             np.savez(f, **arrays)
     else:
         raise DataError(f"{path}: a keypoints clip must end in .json or .npz")
-    tmp.replace(path)
 
 
 def is_openpose_folder(path: str | Path) -> bool:

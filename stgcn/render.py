@@ -23,18 +23,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stgcn.atomic import atomic_path, temp_path_beside
 from stgcn.errors import ConfigError, DataError, StgcnError
 from stgcn.layouts import Layout, get_layout
 
 __all__ = [
-    "atomic_output", "reference_pose", "plot_layout", "plot_edge_importance", "render_clip",
+    "reference_pose", "plot_layout", "plot_edge_importance", "render_clip",
     "write_animation", "VideoWriter", "edge_importance", "render_file", "ANIMATION_SUFFIXES", "IMAGE_SUFFIXES",
 ]
 
@@ -47,24 +47,6 @@ _LEFT, _RIGHT, _MIDDLE = "#1f77b4", "#d62728", "#444444"
 
 
 # ------------------------------------------------------------------------------------------ output files
-@contextlib.contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` (same suffix) that replaces ``path`` when the block succeeds.
-
-    The parent directory is created; on error the temporary file is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _matplotlib() -> tuple[Any, Any]:
     """``(Figure, FigureCanvasAgg)``, or a clear error naming the extra."""
     try:
@@ -86,7 +68,7 @@ def _save_figure(fig: Any, out: Path) -> None:
     _check_suffix(out, IMAGE_SUFFIXES, "a picture")
     _, canvas_cls = _matplotlib()
     canvas_cls(fig)
-    with atomic_output(out) as tmp:
+    with atomic_path(out) as tmp:
         fig.savefig(tmp, format=out.suffix.lower()[1:].replace("jpg", "jpeg"), dpi=fig.dpi)
 
 
@@ -108,10 +90,7 @@ class VideoWriter:
         self._ffmpeg = imageio_ffmpeg
         self.path = Path(path)
         self.fps = float(fps)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".mp4", dir=self.path.parent)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = temp_path_beside(self.path.with_suffix(".mp4"))
         self._gen: Any = None
         self._size: tuple[int, int] | None = None
         self.frames = 0
@@ -189,7 +168,7 @@ def write_animation(frames: Iterable[np.ndarray], out: str | Path, fps: float) -
     # a shared adaptive palette keeps colours steady across frames
     palette = images[0].quantize(colors=255, method=Image.Quantize.MEDIANCUT)
     frames_p = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
-    with atomic_output(out) as tmp:
+    with atomic_path(out) as tmp:
         frames_p[0].save(tmp, format="GIF", save_all=True, append_images=frames_p[1:],
                          duration=max(20, round(1000 / fps)), loop=0, optimize=False)
     return len(images)

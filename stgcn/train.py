@@ -41,6 +41,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
+from stgcn.atomic import atomic_write_text
 from stgcn.checkpoint import atomic_torch_save, save_checkpoint
 from stgcn.config import TrainConfig, config_from_dict, dump_config
 from stgcn.dataset import SkeletonDataset
@@ -437,9 +438,7 @@ def _truncate_jsonl(path: Path, epochs_done: int) -> None:
         return
     keep = [line for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip() and json.loads(line).get("epoch", 0) <= epochs_done]
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(line + "\n" for line in keep))
 
 
 def _amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -604,7 +603,7 @@ def _train(config: TrainConfig, run_dir: Path, d: _Dist, device: torch.device, *
     class_names = list(store.class_names) + [str(i) for i in range(len(store.class_names), model_cfg.num_classes)]
     tb = None
     if d.is_main:
-        (run_dir / "config.yaml").write_text(dump_config(resolved), encoding="utf-8")
+        atomic_write_text(run_dir / "config.yaml", dump_config(resolved))
         if resume:
             _truncate_jsonl(run_dir / "metrics.jsonl", start_epoch)
         tb = _tensorboard(run_dir)

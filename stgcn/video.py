@@ -75,10 +75,9 @@ class VideoResult:
 
 def write_json(obj: Any, path: str | Path) -> None:
     """Write JSON atomically (indented)."""
-    from stgcn.render import atomic_output
+    from stgcn.atomic import atomic_write_text
 
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+    atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
 
 
 def model_channels(predictor: Predictor) -> tuple[str, ...]:
