@@ -455,14 +455,22 @@ def parse_config(data: dict[str, Any], overrides: list[str] | None = None, *, so
         raise ConfigError(f"{source}: {e}") from None
 
 
+def _yaml() -> Any:
+    """The ``yaml`` module, or a one-line error naming the extra that installs it."""
+    try:
+        import yaml
+    except ImportError:
+        raise ConfigError("YAML configs need PyYAML: pip install 'stgcn[train]'") from None
+    return yaml
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
     """Read a YAML config file and apply ``--set`` style overrides.
 
     Raises:
         ConfigError: unreadable or invalid YAML, unknown key, wrong type or invalid value (one line).
     """
-    import yaml
-
+    yaml = _yaml()
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -480,7 +488,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
 
 def dump_config(config: TrainConfig) -> str:
     """The config as YAML text (what a run directory's ``config.yaml`` holds)."""
-    import yaml
+    yaml = _yaml()
 
     class _Dumper(yaml.SafeDumper):
         pass

@@ -43,7 +43,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from stgcn.atomic import atomic_write_text
 from stgcn.checkpoint import atomic_torch_save, save_checkpoint
-from stgcn.config import TrainConfig, config_from_dict, dump_config
+from stgcn.config import TrainConfig, dump_config
 from stgcn.dataset import SkeletonDataset
 from stgcn.errors import CheckpointError, ConfigError, DataError, StgcnError
 from stgcn.evaluate import autocast_context, compute_metrics, format_metrics, predict_scores
@@ -748,13 +748,3 @@ def _log_epoch(r: dict[str, Any], epochs: int) -> None:
                  f"top-5 {100 * r['test_top5']:.2f}% mean class {100 * r['test_mean_class']:.2f}%")
     log.info(line)
 
-
-def load_run_config(run_dir: str | Path) -> TrainConfig:
-    """The resolved config of a run directory (its ``config.yaml``)."""
-    import yaml
-
-    path = Path(run_dir) / "config.yaml"
-    try:
-        return config_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
