@@ -22,9 +22,18 @@ from typing import Any
 import numpy as np
 
 from stgcn.errors import DataError
-from stgcn.layouts import Layout, get_layout
+from stgcn.layouts import Layout
 from stgcn.read_stgcn_npy import read_class_names
-from stgcn.reading import MAX_FRAMES, MAX_PERSONS, ClipRecord, Skipped, SourcePlan, chunked, numeric_array
+from stgcn.reading import (
+    MAX_FRAMES,
+    MAX_PERSONS,
+    ClipRecord,
+    Skipped,
+    SourcePlan,
+    chunked,
+    layout_for_joints,
+    numeric_array,
+)
 from stgcn.safe_pickle import load_pickle
 
 __all__ = ["read_pyskl_annotations", "pyskl_clip", "plan_pyskl"]
@@ -142,13 +151,7 @@ def plan_pyskl(
     first = anns[0]
     x0, s0 = pyskl_clip(first, f"{src}: {first.get('frame_dir', 'clip 0')}")
     v, dims, with_scores = x0.shape[2], x0.shape[3], s0 is not None
-    if layout is None:
-        if v not in _DEFAULT_LAYOUTS:
-            raise DataError(f"{src}: V = {v} joints; give the layout (--layout)")
-        layout = _DEFAULT_LAYOUTS[v]
-    lay = get_layout(layout)
-    if lay.num_joints != v:
-        raise DataError(f"{src}: keypoints have V = {v} joints; layout {lay.name!r} has {lay.num_joints}")
+    lay = layout_for_joints(src, v, layout, _DEFAULT_LAYOUTS)
     channels = (["x", "y", "z"] if dims == 3 else ["x", "y"]) + (["score"] if with_scores else [])
     labels = []
     for i, ann in enumerate(anns):

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from stgcn.errors import DataError
-from stgcn.layouts import Layout, get_layout
-from stgcn.reading import ClipRecord, Skipped, SourcePlan, read_text
+from stgcn.layouts import Layout
+from stgcn.reading import ClipRecord, Skipped, SourcePlan, layout_for_joints, read_text
 from stgcn.safe_pickle import load_pickle
 
 __all__ = ["read_stgcn_labels", "open_stgcn_data", "plan_stgcn_npy", "read_class_names", "trim_padding"]
@@ -160,13 +160,7 @@ def plan_stgcn_npy(
     c, v = shapes[0][1], shapes[0][3]
     if any(s[1] != c or s[3] != v for s in shapes):
         raise DataError(f"{src}: train and val arrays disagree in C or V ({shapes})")
-    if layout is None:
-        if v not in _DEFAULT_LAYOUTS:
-            raise DataError(f"{src}: V = {v} joints; give the layout (--layout)")
-        layout = _DEFAULT_LAYOUTS[v]
-    lay = get_layout(layout)
-    if lay.num_joints != v:
-        raise DataError(f"{src}: arrays have V = {v} joints; layout {lay.name!r} has {lay.num_joints}")
+    lay = layout_for_joints(src, v, layout, _DEFAULT_LAYOUTS)
     if channels is None:
         channels = ["x", "y", "score"] if v == 18 and c == 3 else ["x", "y", "z", "score"][:c]
     elif isinstance(channels, str):

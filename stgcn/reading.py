@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from stgcn.errors import DataError
-from stgcn.layouts import Layout
+from stgcn.layouts import Layout, get_layout
 
 __all__ = [
     "ClipRecord", "Skipped", "SourcePlan", "MAX_FILE_BYTES", "MAX_FRAMES", "read_text", "read_bytes",
@@ -165,3 +165,20 @@ def check_keypoints(x: np.ndarray, where: str, layout: Layout, num_channels: int
     if not np.isfinite(x).all():
         raise DataError(f"{where}: keypoints contain NaN or inf")
     return x
+
+
+def layout_for_joints(src: str | Path, v: int, layout: str | Layout | None, defaults: dict[int, str]) -> Layout:
+    """The layout of data with ``v`` joints: the one given (checked against ``v``), else the format's
+    default for that joint count.
+
+    Raises:
+        DataError: no layout given and none known for ``v``, or a given layout with another joint count.
+    """
+    if layout is None:
+        if v not in defaults:
+            raise DataError(f"{src}: V = {v} joints; give the layout (--layout)")
+        layout = defaults[v]
+    lay = get_layout(layout)
+    if lay.num_joints != v:
+        raise DataError(f"{src}: data have V = {v} joints; layout {lay.name!r} has {lay.num_joints}")
+    return lay
