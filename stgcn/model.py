@@ -10,19 +10,23 @@ Network:    data BN over V*C per person -> blocks -> global average pool over (T
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 from stgcn.errors import ConfigError
 from stgcn.graph import NORMALIZATIONS, STRATEGIES, Graph
 from stgcn.layouts import BUILTIN_LAYOUTS, Layout, get_layout
 
-__all__ = ["GraphConfig", "STGCNConfig", "STGCN", "GraphConv", "TemporalConv", "STGCNBlock", "DEFAULT_BLOCKS"]
+__all__ = ["GraphConfig", "STGCNConfig", "STGCN", "GraphConv", "TemporalConv", "STGCNBlock", "DEFAULT_BLOCKS",
+           "MEMORY_MODES"]
 
 # The notes' table: (output channels, temporal stride) for the ten blocks.
 DEFAULT_BLOCKS: tuple[tuple[int, int], ...] = (
@@ -142,11 +146,161 @@ def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
         raise ConfigError(f"{where}: {e}") from None
 
 
+# Internal layout. The modules below take and return (N, C, T, V) tensors, but inside the network the
+# activations are stored as (V, N, T, C) contiguous (joint-major, channels last) and handed from block to block
+# as permuted views of that memory, never copied. In that layout the joint mixing is one matrix product over V,
+# the 1x1 convolutions are matrix products over C, and the temporal convolution and BatchNorm see a
+# channels-last (V*N, C, 1, T) image (oneDNN's fast path on CPU). Only rounding differs from the textbook
+# order of operations.
+
+MEMORY_MODES = ("recompute", "store", "checkpoint")
+
+
+def _to_vntc(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, T, V) -> (V, N, T, C) contiguous; free for tensors that came out of a block."""
+    h = x.permute(3, 0, 2, 1)
+    return h if h.is_contiguous() else h.contiguous()
+
+
+def _from_vntc(h: torch.Tensor) -> torch.Tensor:
+    """(V, N, T, C) -> the same memory viewed as (N, C, T, V)."""
+    return h.permute(1, 3, 2, 0)
+
+
+def _as_image(h: torch.Tensor) -> torch.Tensor:
+    """(V, N, T, C) contiguous -> (V*N, C, 1, T) channels-last view (time is the image width)."""
+    v, n, t, c = h.shape
+    return h.view(v * n, 1, t, c).permute(0, 3, 1, 2)
+
+
+def _from_image(y: torch.Tensor, v: int) -> torch.Tensor:
+    """(V*N, C, 1, T) -> (V, N, T, C); a view when ``y`` is channels-last."""
+    vn, c, _, t = y.shape
+    return y.permute(0, 2, 3, 1).reshape(v, vn // v, t, c)
+
+
+def _plain_ops() -> bool:
+    """True while tracing, scripting, exporting or compiling: use only standard aten ops."""
+    if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export():
+        return True
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and compiler.is_compiling())
+
+
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
+def _mix_then_project(h: torch.Tensor, amat: torch.Tensor, wk: torch.Tensor) -> torch.Tensor:
+    """``sum_k (A_k^T-mix of h) @ wk[k]``: mix joints first, then the 1x1 convolution over (k, c_in).
+
+    Shape:
+        h: (V, B, C_in) contiguous; amat: (K*W, V), rows (k, w); wk: (K, C_in, C_out); output: (W, B, C_out).
+    """
+    v, b, c_in = h.shape
+    k, _, c_out = wk.shape
+    z = torch.mm(amat, h.view(v, b * c_in)).view(k, v * b, c_in)  # (K, W*B, C_in)
+    out = torch.mm(z[0], wk[0])
+    in_place = not _autocast_on(h.device.type)  # autocast does not cover in-place ops
+    for i in range(1, k):
+        out = out.addmm_(z[i], wk[i]) if in_place else torch.addmm(out, z[i], wk[i])
+    return out.view(v, b, c_out)
+
+
+class _MixFirstGraphConv(torch.autograd.Function):
+    """:func:`_mix_then_project` storing only its input: the mixed tensor (K times larger) is recomputed in
+    backward, which costs one (K*W, V) x (V, B*C_in) product."""
+
+    @staticmethod
+    def forward(ctx: Any, h: torch.Tensor, amat: torch.Tensor, wk: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(h, amat, wk)
+        return _mix_then_project(h, amat, wk)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        h, amat, wk = ctx.saved_tensors
+        v, b, c_in = h.shape
+        k, _, c_out = wk.shape
+        need_h, need_a, need_w = ctx.needs_input_grad
+        h2 = h.view(v, b * c_in)
+        g = grad.contiguous().view(v * b, c_out)  # rows (w, b)
+        grad_h = grad_amat = grad_wk = None
+        if need_w:
+            z = torch.mm(amat, h2).view(k, v * b, c_in)  # recomputed
+            grad_wk = torch.stack([torch.mm(z[i].t(), g) for i in range(k)])
+            del z
+        if need_h or need_a:
+            gz = g.new_empty((k, v * b, c_in))
+            for i in range(k):
+                torch.mm(g, wk[i].t(), out=gz[i])
+            gz = gz.view(k * v, b * c_in)
+            if need_h:
+                grad_h = torch.mm(amat.t(), gz).view(v, b, c_in)
+            if need_a:
+                grad_amat = torch.mm(gz, h2.t())
+        return grad_h, grad_amat, grad_wk
+
+
+def _bn_train_args(bn: nn.modules.batchnorm._BatchNorm) -> tuple[Any, Any, float]:
+    """Running stats and momentum for a training-mode BN call, updating num_batches_tracked as nn.BatchNorm."""
+    factor = 0.0 if bn.momentum is None else bn.momentum
+    if bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+        return bn.running_mean, bn.running_var, factor
+    return None, None, factor
+
+
+class _BNReLUConv(torch.autograd.Function):
+    """Training-mode BN -> ReLU -> convolution, storing the BN input but not the ReLU output (recomputed in
+    backward from the saved batch statistics: one elementwise pass)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, bn_weight: torch.Tensor, bn_bias: torch.Tensor,
+                conv_weight: torch.Tensor, conv_bias: torch.Tensor | None, running_mean: torch.Tensor | None,
+                running_var: torch.Tensor | None, momentum: float, eps: float, stride: tuple[int, int],
+                padding: tuple[int, int]) -> torch.Tensor:
+        y, mean, invstd = torch.ops.aten.native_batch_norm(x, bn_weight, bn_bias, running_mean, running_var,
+                                                           True, momentum, eps)
+        out = F.conv2d(y.relu_(), conv_weight, conv_bias, stride, padding)
+        ctx.save_for_backward(x, bn_weight, bn_bias, conv_weight, mean, invstd)
+        ctx.conf = (eps, stride, padding, conv_bias is not None)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, bn_weight, bn_bias, conv_weight, mean, invstd = ctx.saved_tensors
+        eps, stride, padding, has_bias = ctx.conf
+        alpha = invstd * bn_weight
+        beta = bn_bias - mean * alpha
+        r = torch.addcmul(beta.view(1, -1, 1, 1), x, alpha.view(1, -1, 1, 1)).relu_()
+        need_x = any(ctx.needs_input_grad[:3])
+        grad_r, grad_cw, grad_cb = torch.ops.aten.convolution_backward(
+            grad.contiguous(memory_format=torch.channels_last) if x.is_contiguous(
+                memory_format=torch.channels_last) else grad,
+            r, conv_weight, [conv_weight.shape[0]] if has_bias else None, list(stride), list(padding), [1, 1],
+            False, [0, 0], 1, [need_x, ctx.needs_input_grad[3], has_bias and ctx.needs_input_grad[4]])
+        grad_x = grad_bw = grad_bb = None
+        if need_x:
+            grad_y = torch.ops.aten.threshold_backward(grad_r, r, 0)
+            del r, grad_r
+            grad_x, grad_bw, grad_bb = torch.ops.aten.native_batch_norm_backward(
+                grad_y, x, bn_weight, None, None, mean, invstd, True, eps, list(ctx.needs_input_grad[:3]))
+        return grad_x, grad_bw, grad_bb, grad_cw, grad_cb, None, None, None, None, None, None
+
+
 class GraphConv(nn.Module):
     """The spatial graph convolution: ``f_out = sum_k (A_k * M_k)^T-mix of (W_k f_in + b_k)``.
 
     A 1x1 convolution produces K*C_out channels, ordered (k, c); partition ``k``'s slice is mixed over joints
-    by ``A[k] * edge_importance[k]`` and the K results are summed.
+    by ``A[k] * edge_importance[k]`` and the K results are summed. The products are associative, so the
+    joints are mixed on the side with fewer channels: after the 1x1 convolution when C_in >= C_out (as in the
+    original), before it otherwise (the first block mixes 3 channels instead of K*64). When gradients are
+    needed the mixing always comes first and, in ``memory_mode == "recompute"`` (the default), the K-times
+    larger mixed tensor is recomputed in backward rather than stored.
 
     Args:
         in_channels: C_in.
@@ -164,6 +318,7 @@ class GraphConv(nn.Module):
         super().__init__()
         self.num_partitions = num_partitions
         self.out_channels = out_channels
+        self.memory_mode = "recompute"
         self.conv = nn.Conv2d(in_channels, num_partitions * out_channels, kernel_size=1)
         mask = torch.ones(num_partitions, num_joints, num_joints)
         if edge_importance:
@@ -172,16 +327,40 @@ class GraphConv(nn.Module):
             self.register_buffer("edge_importance", mask)
 
     def forward(self, x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:  # noqa: N803
-        k, c = self.num_partitions, self.out_channels
-        n, _, t, v = x.shape
-        a = (A * self.edge_importance).reshape(k * v, v)  # (K*V, V): rows (k, source), columns target
-        y = self.conv(x)  # (N, K*C, T, V)
-        y = y.view(n, k, c, t, v).permute(0, 2, 3, 1, 4).reshape(n * c * t, k * v)  # (N*C*T, K*V)
-        return (y @ a).view(n, c, t, v)  # sum over partitions and source joints -> (N, C, T, V)
+        return _from_vntc(self.forward_vntc(_to_vntc(x), A))
+
+    def forward_vntc(self, h: torch.Tensor, A: torch.Tensor) -> torch.Tensor:  # noqa: N803
+        """Same computation on the internal layout. Shape: h (V, N, T, C_in) contiguous -> (V, N, T, C_out)."""
+        v, n, t, c_in = h.shape
+        k, c_out = self.num_partitions, self.out_channels
+        a = A * self.edge_importance  # (K, V, W): source v -> target w
+        wk = self.conv.weight.view(k, c_out, c_in).transpose(1, 2)  # (K, C_in, C_out)
+        bias = self.conv.bias
+        grad = torch.is_grad_enabled() and (h.requires_grad or a.requires_grad or wk.requires_grad)
+        if grad or c_in < c_out:
+            amat = a.transpose(1, 2).reshape(k * v, v)  # rows (k, w), columns v
+            h3 = h.view(v, n * t, c_in)
+            if grad and self.memory_mode == "recompute" and not _autocast_on(h.device.type):
+                out = _MixFirstGraphConv.apply(h3, amat, wk)
+            else:
+                out = _mix_then_project(h3, amat, wk)
+            if bias is not None:  # the 1x1 conv's bias, mixed: sum_k b_k[c] * sum_v a[k, v, w]
+                bias_wc = torch.mm(a.sum(1).t(), bias.view(k, c_out)).unsqueeze(1)  # (W, 1, C_out)
+                out = out + bias_wc if grad else out.add_(bias_wc)
+        else:  # inference, C_in >= C_out: the 1x1 convolution per partition, then one mixing product
+            y = torch.matmul(h.view(v * n * t, c_in), wk)  # (K, V*B, C_out)
+            amat = a.permute(2, 0, 1).reshape(v, k * v)  # rows w, columns (k, v)
+            out = torch.mm(amat, y.view(k * v, n * t * c_out)).view(v, n * t, c_out)
+            if bias is not None:
+                out.add_(torch.mm(a.sum(1).t(), bias.view(k, c_out)).unsqueeze(1))
+        return out.view(v, n, t, c_out)
 
 
 class TemporalConv(nn.Module):
     """BN -> ReLU -> Gamma x 1 convolution over time (stride on T only) -> BN -> Dropout.
+
+    In training with ``memory_mode == "recompute"`` (the default) the ReLU output is not stored for the
+    backward pass but recomputed from the first BN's input and batch statistics (same gradients).
 
     Shape:
         x: (N, C, T, V); output: (N, C, ceil(T / stride), V).
@@ -189,13 +368,32 @@ class TemporalConv(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int, stride: int = 1, dropout: float = 0.0) -> None:
         super().__init__()
+        self.memory_mode = "recompute"
         self.bn1 = nn.BatchNorm2d(channels)
         self.conv = nn.Conv2d(channels, channels, (kernel_size, 1), (stride, 1), ((kernel_size - 1) // 2, 0))
         self.bn2 = nn.BatchNorm2d(channels)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.bn2(self.conv(F.relu(self.bn1(x)))))
+        return _from_vntc(self.forward_vntc(_to_vntc(x)))
+
+    def forward_vntc(self, g: torch.Tensor) -> torch.Tensor:
+        """Same computation on the internal layout. Shape: g (V, N, T, C) contiguous -> (V, N, T', C)."""
+        return _from_image(self.forward_image(_as_image(g)), g.shape[0])
+
+    def forward_image(self, x: torch.Tensor) -> torch.Tensor:
+        """Same computation on a (V*N, C, 1, T) channels-last image (time is the width) -> (V*N, C, 1, T')."""
+        weight = self.conv.weight.transpose(2, 3)  # (C, C, 1, Gamma): time is the width
+        stride, padding = (1, self.conv.stride[0]), (0, self.conv.padding[0])
+        bn = self.bn1
+        if (self.memory_mode == "recompute" and bn.training and bn.affine and torch.is_grad_enabled()
+                and not _autocast_on(x.device.type)):
+            running_mean, running_var, momentum = _bn_train_args(bn)
+            y = _BNReLUConv.apply(x, bn.weight, bn.bias, weight, self.conv.bias, running_mean, running_var,
+                                  momentum, bn.eps, stride, padding)
+        else:
+            y = F.conv2d(F.relu(bn(x)), weight, self.conv.bias, stride, padding)
+        return self.dropout(self.bn2(y))
 
 
 class ResidualProjection(nn.Module):
@@ -211,7 +409,16 @@ class ResidualProjection(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(x))
+        return _from_vntc(self.forward_vntc(_to_vntc(x)))
+
+    def forward_vntc(self, h: torch.Tensor) -> torch.Tensor:
+        """Same computation on the internal layout. Shape: h (V, N, T, C_in) -> (V, N, T', C_out)."""
+        stride = self.conv.stride[0]
+        hs = h[:, :, ::stride] if stride > 1 else h
+        v, n, t, c_in = hs.shape
+        w = self.conv.weight.view(self.conv.out_channels, c_in)
+        y = F.linear(hs.reshape(v * n * t, c_in), w, self.conv.bias).view(v, n, t, -1)
+        return _from_image(self.bn(_as_image(y)), v)
 
 
 class STGCNBlock(nn.Module):
@@ -240,10 +447,41 @@ class STGCNBlock(nn.Module):
             self.residual = ResidualProjection(in_channels, out_channels, stride)
 
     def forward(self, x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:  # noqa: N803
-        y = self.tcn(self.gcn(x, A))
+        return _from_vntc(self.forward_vntc(_to_vntc(x), A))
+
+    def forward_vntc(self, h: torch.Tensor, A: torch.Tensor) -> torch.Tensor:  # noqa: N803
+        """Same computation on the internal layout. Shape: h (V, N, T, C_in) -> (V, N, T', C_out)."""
+        y = self.tcn.forward_image(_as_image(self.gcn.forward_vntc(h, A)))  # (V*N, C_out, 1, T')
         if self.residual is not None:
-            y = y + self.residual(x)
-        return F.relu(y)
+            res = h if isinstance(self.residual, nn.Identity) else self.residual.forward_vntc(h)
+            # in place on the BN/dropout output (which backward does not need), not on a view of it: autograd
+            # would copy the whole tensor for an in-place op on a view
+            y = y.add_(_as_image(res))
+        return _from_image(F.relu_(y), h.shape[0])
+
+
+class _FrozenBNStats:
+    """Context that restores a module's BatchNorm running statistics on exit: activation checkpointing runs a
+    block's forward twice, and the statistics must be updated once."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.bns = [m for m in module.modules()
+                    if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        self.saved: list[list[torch.Tensor]] = []
+
+    def __enter__(self) -> None:
+        self.saved = [[b.clone() for b in (m.running_mean, m.running_var, m.num_batches_tracked)] for m in self.bns]
+
+    def __exit__(self, *exc: object) -> None:
+        with torch.no_grad():
+            for m, saved in zip(self.bns, self.saved, strict=True):
+                for b, s in zip((m.running_mean, m.running_var, m.num_batches_tracked), saved, strict=True):
+                    b.copy_(s)
+        self.saved = []
+
+
+def _checkpoint_contexts(module: nn.Module) -> tuple[contextlib.AbstractContextManager, _FrozenBNStats]:
+    return contextlib.nullcontext(), _FrozenBNStats(module)
 
 
 class STGCN(nn.Module):
@@ -251,6 +489,16 @@ class STGCN(nn.Module):
 
     Args:
         config: The architecture; see :class:`STGCNConfig`.
+
+    Attributes (user options; none changes the logits, the gradients or the BatchNorm statistics):
+        memory_mode: What a training step keeps for backward. ``"recompute"`` (default): everything but
+            the cheap intermediates (the K-times larger joint-mixed tensor, the first BN's ReLU output),
+            which backward recomputes. ``"store"``: everything (plain autograd). ``"checkpoint"``: only
+            each block's input, the whole block being recomputed in backward (activation checkpointing:
+            least memory, about a third more compute).
+        inference_chunk_size: In eval mode, run the batch this many clips at a time (``None``: all at
+            once). Helps CPU cache locality at large batches; never used in training, where BatchNorm
+            must see the whole batch.
 
     Shape:
         x: (N, C, T, V, M) — batch, channels, frames, joints, persons. Output: (N, num_classes) logits.
@@ -275,6 +523,21 @@ class STGCN(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.num_features = c_in
         self.fc = nn.Linear(c_in, config.num_classes)
+        self.memory_mode = "recompute"
+        self.inference_chunk_size: int | None = None
+
+    @property
+    def memory_mode(self) -> str:
+        return self._memory_mode
+
+    @memory_mode.setter
+    def memory_mode(self, mode: str) -> None:
+        if mode not in MEMORY_MODES:
+            raise ConfigError(f"unknown memory_mode {mode!r}; valid modes are {', '.join(MEMORY_MODES)}")
+        self._memory_mode = mode
+        for module in self.modules():
+            if isinstance(module, GraphConv | TemporalConv):
+                module.memory_mode = "store" if mode == "checkpoint" else mode
 
     def _check_input(self, x: torch.Tensor) -> None:
         c, v = self.config.in_channels, self.num_joints
@@ -288,14 +551,23 @@ class STGCN(nn.Module):
             x: (N, C, T, V, M); output: (N, num_features).
         """
         self._check_input(x)
+        chunk = self.inference_chunk_size
+        if chunk is not None and not self.training and x.shape[0] > chunk:
+            return torch.cat([self.forward_features(part) for part in x.split(chunk)])
         n, c, t, v, m = x.shape
         x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)  # (N*M, V*C, T): data BN per person
         x = self.data_bn(x)
-        x = x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)  # (N*M, C, T, V)
+        h = x.view(n * m, v, c, t).permute(1, 0, 3, 2).contiguous()  # (V, N*M, T, C), see _to_vntc
+        checkpoint = self.memory_mode == "checkpoint" and self.training and torch.is_grad_enabled()
         for block in self.blocks:
-            x = block(x, self.A)
-        x = x.mean(dim=(2, 3))  # global average pool over (T, V) -> (N*M, C_last)
-        return x.view(n, m, -1).mean(dim=1)  # average persons -> (N, C_last)
+            if checkpoint:
+                h = torch.utils.checkpoint.checkpoint(
+                    block.forward_vntc, h, self.A, use_reentrant=False,
+                    context_fn=functools.partial(_checkpoint_contexts, block))
+            else:
+                h = block.forward_vntc(h, self.A)
+        f = h.sum(dim=0).mean(dim=1) / v  # global average pool over (V, T) -> (N*M, C_last)
+        return f.view(n, m, -1).mean(dim=1)  # average persons -> (N, C_last)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         """Classifier. Shape: features (N, num_features) -> (N, num_classes)."""

@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks for stgcn (run ``python -m benchmarks.model --help``)."""
