@@ -6,6 +6,11 @@ Per block:  x -> GraphConv (1x1 conv to K*C_out channels, mixed over joints by e
 over partitions) -> BN -> ReLU -> Gamma x 1 temporal conv (stride on T) -> BN -> Dropout -> + residual -> ReLU.
 Network:    data BN over V*C per person -> blocks -> global average pool over (T, V) -> mean over persons
 -> linear classifier.
+
+The implementation keeps that math but not the original's memory layout (see "Internal layout" below):
+the graph convolution and the temporal convolution are plain matrix products and channels-last oneDNN
+kernels on a (V, N, T, C) layout, and a training step stores about half the activations (``memory_mode``).
+For inference, :func:`stgcn.optimize.optimize_for_inference` also folds the BatchNorms away.
 """
 
 from __future__ import annotations
