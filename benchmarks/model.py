@@ -354,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=1, help="untimed calls per implementation first")
     p.add_argument("--min-seconds", type=float, default=1.0, help="a timed run repeats the call this long")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch.set_num_threads")
-    p.add_argument("--chunk-size", type=int, default=2,
+    p.add_argument("--chunk-size", type=int, default=0,
                    help="clips per chunk for stgcn-fused (0: whole batch at once)")
     p.add_argument("--bf16", action="store_true", help="also time the bfloat16 opt-in (stgcn-fused-bf16)")
     p.add_argument("--compile", action="store_true", help="also time torch.compile of stgcn-fused")

@@ -119,6 +119,20 @@ def test_fused_features_match_and_it_refuses_training():
         fused(torch.zeros(1, 3, 10, 5, 1))
 
 
+@pytest.mark.parametrize("t", [1, 2, 5, 33])
+def test_fused_tiled_and_direct_temporal_convolutions_agree(t):
+    model = _model(layout="openpose-18").eval()
+    fused = optimize_for_inference(model)
+    direct = optimize_for_inference(model)
+    for block in direct.blocks:
+        block.tiled = False
+    x = _input(model, n=2, t=t)
+    with torch.no_grad():
+        want = model(x)
+        torch.testing.assert_close(fused(x), want, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(direct(x), want, atol=1e-5, rtol=1e-4)
+
+
 def test_fused_bfloat16_is_close_but_opt_in():
     model = _model().eval()
     x = _input(model, n=2)

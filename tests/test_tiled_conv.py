@@ -1,0 +1,81 @@
+"""The tiled real-DFT temporal convolution against direct convolution."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stgcn.tiled_conv import TILE_LENGTHS, dft_transforms, plan_temporal_conv, tiled_temporal_conv
+
+
+@pytest.mark.parametrize("length", TILE_LENGTHS)
+@pytest.mark.parametrize("taps", [1, 3, 5, 9])
+def test_transforms_compute_one_tile_of_correlation(length, taps):
+    d_in, g, d_out = dft_transforms(length, taps)
+    m = length - taps + 1
+    assert d_in.shape == (3 * length // 2 - 1, length) and g.shape == (d_in.shape[0], taps)
+    assert d_out.shape == (m, d_in.shape[0])
+    gen = torch.Generator().manual_seed(length * 10 + taps)
+    x = torch.randn(length, dtype=torch.float64, generator=gen)
+    w = torch.randn(taps, dtype=torch.float64, generator=gen)
+    want = torch.stack([sum(w[j] * x[u + j] for j in range(taps)) for u in range(m)])
+    torch.testing.assert_close(d_out @ ((d_in @ x) * (g @ w)), want, atol=1e-12, rtol=1e-10)
+
+
+def test_transform_lengths_are_checked():
+    with pytest.raises(ValueError, match="even and longer than the kernel"):
+        dft_transforms(15, 9)
+    with pytest.raises(ValueError, match="even and longer than the kernel"):
+        dft_transforms(8, 9)
+
+
+def _direct(x, w, b, stride):
+    """x (V, T, B, C_in), w (C_out, C_in, Gamma) -> (V, T', B, C_out) by conv2d."""
+    image = x.permute(0, 3, 1, 2)  # (V, C_in, T, B)
+    y = F.conv2d(image, w.unsqueeze(3), b, (stride, 1), ((w.shape[2] - 1) // 2, 0))
+    return y.permute(0, 2, 3, 1)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("gamma", [1, 3, 9])
+@pytest.mark.parametrize("frames", [1, 2, 3, 7, 33, 150])
+def test_matches_direct_convolution_with_bias_residual_relu(stride, gamma, frames):
+    gen = torch.Generator().manual_seed(stride * 1000 + gamma * 100 + frames)
+    w = torch.randn(6, 5, gamma, dtype=torch.float64, generator=gen) / gamma
+    b = torch.randn(6, dtype=torch.float64, generator=gen)
+    x = torch.randn(4, frames, 3, 5, dtype=torch.float64, generator=gen)
+    want = _direct(x, w, b, stride)
+    res = torch.randn(want.shape, dtype=torch.float64, generator=gen)
+    lengths = [n for n in TILE_LENGTHS if n > -(-gamma // stride)]
+    for length in [None, *lengths]:
+        plan = plan_temporal_conv(w, stride, frames, tile_length=length)
+        plan = plan.to(torch.float32)
+        with torch.no_grad():
+            y = tiled_temporal_conv(x.float(), plan, b.float(), res.float(), relu=True)
+        assert y.shape == want.shape and y.dtype == torch.float32
+        torch.testing.assert_close(y.double(), (want + res).relu(), atol=2e-5, rtol=1e-5)
+        plain = tiled_temporal_conv(x.float(), plan)
+        torch.testing.assert_close(plain.double(), want - b.view(1, 1, 1, -1), atol=2e-5, rtol=1e-5)
+
+
+def test_writes_into_a_given_output_and_groups_joints():
+    """Wide rows force one joint per cache group; the result must not depend on grouping."""
+    torch.manual_seed(3)
+    w = torch.randn(16, 16, 9)
+    x = torch.randn(5, 40, 300, 16)  # 300 * 16 floats per frame: one joint per group
+    plan = plan_temporal_conv(w, 1, 40)
+    out = torch.full((5, 40, 300, 16), float("nan"))
+    with torch.no_grad():
+        y = tiled_temporal_conv(x, plan, out=out)
+    assert y.data_ptr() == out.data_ptr()
+    torch.testing.assert_close(y, _direct(x, w, None, 1), atol=1e-4, rtol=1e-4)
+
+
+def test_plan_picks_a_listed_tile_length_in_the_weights_precision():
+    for dtype in (torch.float32, torch.float64):
+        w = torch.randn(8, 4, 9, dtype=dtype)
+        for stride, frames in [(1, 300), (1, 75), (2, 300), (2, 150)]:
+            plan = plan_temporal_conv(w, stride, frames)
+            assert plan.d_in.shape[1] in TILE_LENGTHS and plan.stride == stride
+            assert plan.weight.shape == (stride, plan.d_in.shape[0], 4, 8) and plan.weight.dtype == dtype
