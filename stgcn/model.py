@@ -7,10 +7,12 @@ over partitions) -> BN -> ReLU -> Gamma x 1 temporal conv (stride on T) -> BN ->
 Network:    data BN over V*C per person -> blocks -> global average pool over (T, V) -> mean over persons
 -> linear classifier.
 
-The implementation keeps that math but not the original's memory layout (see "Internal layout" below):
-the graph convolution and the temporal convolution are plain matrix products and channels-last oneDNN
-kernels on a (V, N, T, C) layout, and a training step stores about half the activations (``memory_mode``).
-For inference, :func:`stgcn.optimize.optimize_for_inference` also folds the BatchNorms away.
+The implementation keeps that math but not the original's memory layout or order of operations (see
+"Internal layout" below): on a (V, T, N, C) layout the graph convolution is one matrix product per connected
+joint pair, the temporal convolution is a tiled real-DFT algorithm with 2-4x fewer multiplications
+(:mod:`stgcn.tiled_conv`), and a training step stores about half the activations (``memory_mode``). Results
+equal the textbook computation up to float rounding. For inference,
+:func:`stgcn.optimize.optimize_for_inference` also folds the BatchNorms away.
 """
 
 from __future__ import annotations
@@ -277,7 +279,7 @@ def _edge_conv(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
     product per connected joint pair, with no K-times larger intermediate.
 
     With ``out`` given (no autograd), products accumulate into it in place; otherwise the result is built
-    from standard differentiable ops (autocast, tracing and export see plain ``addmm``).
+    from standard differentiable ops (for autograd under autocast).
 
     Shape:
         h: (V, B, C_in); weight: (E, C_in, C_out); bias: (W, C_out) or None; output: (W, B, C_out).
@@ -410,13 +412,15 @@ class _BNReLUConv(torch.autograd.Function):
                                                            True, momentum, eps)
         out = _conv_forward(y.relu_(), conv_weight, conv_bias, stride, padding, plan)
         ctx.save_for_backward(x, bn_weight, bn_bias, conv_weight, mean, invstd)
-        ctx.conf = (eps, stride, padding, conv_bias is not None, plan)
+        ctx.conf = (eps, stride, padding, conv_bias is not None, None if plan is None else plan.d_in.shape[1])
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, bn_weight, bn_bias, conv_weight, mean, invstd = ctx.saved_tensors
-        eps, stride, padding, has_bias, plan = ctx.conf
+        eps, stride, padding, has_bias, tile_length = ctx.conf
+        plan = None if tile_length is None else plan_temporal_conv(  # rebuilt rather than kept: a few MB each
+            conv_weight[..., 0], stride[0], x.shape[2], tile_length, exact=False)
         alpha = invstd * bn_weight
         beta = bn_bias - mean * alpha
         r = torch.addcmul(beta.view(1, -1, 1, 1), x, alpha.view(1, -1, 1, 1)).relu_()
@@ -486,7 +490,8 @@ class GraphConv(nn.Module):
         grad = torch.is_grad_enabled() and (h.requires_grad or a.requires_grad or wk.requires_grad)
         # On CPU, when the graph connects at most 2*K*V joint pairs: one product per pair (at most twice the
         # 1x1 convolution's work, no K-times larger tensor). On a GPU a few large products win.
-        src, dst = _edge_list(A) if h.device.type == "cpu" else ((), ())
+        # (Not while tracing or compiling: a few large standard ops make a smaller graph.)
+        src, dst = _edge_list(A) if h.device.type == "cpu" and not _plain_ops() else ((), ())
         if 0 < len(src) <= 2 * k * v:
             bias_wc = None if bias is None else torch.mm(a.sum(1).t(), bias.view(k, c_out))  # (W, C_out)
             weight = _edge_weights(a, wk, src, dst)  # (E, C_in, C_out)
@@ -494,7 +499,7 @@ class GraphConv(nn.Module):
             autocast = _autocast_on(h.device.type)
             if grad and not autocast:
                 out = _EdgeGraphConv.apply(h3, weight, bias_wc, src, dst)
-            elif grad or autocast or _plain_ops():
+            elif grad or autocast:
                 out = _edge_conv(h3, weight, bias_wc, src, dst)
             else:
                 out = _edge_conv(h3, weight, bias_wc, src, dst, out=h.new_empty((v, n * t, c_out)))
@@ -620,13 +625,41 @@ class STGCNBlock(nn.Module):
 
     def forward_vtnc(self, h: torch.Tensor, A: torch.Tensor) -> torch.Tensor:  # noqa: N803
         """Same computation on the internal layout. Shape: h (V, T, N, C_in) -> (V, T', N, C_out)."""
-        y = self.tcn.forward_image(_as_image(self.gcn.forward_vtnc(h, A)))  # (V, C_out, T', N)
+        g = self.gcn.forward_vtnc(h, A)  # (V, T, N, C_out)
+        if (self.tcn.memory_mode == "recompute" and self.training and torch.is_grad_enabled()
+                and g.requires_grad and not _autocast_on(g.device.type)):
+            # the temporal convolution's BN keeps g for backward: keep a recipe instead (h is kept anyway)
+            hooks = _RecomputedInput(g, functools.partial(self._graph_conv_again, h, A))
+            with torch.autograd.graph.saved_tensors_hooks(hooks.pack, hooks.unpack):
+                y = self.tcn.forward_image(_as_image(g))  # (V, C_out, T', N)
+        else:
+            y = self.tcn.forward_image(_as_image(g))
         if self.residual is not None:
             res = h if isinstance(self.residual, nn.Identity) else self.residual.forward_vtnc(h)
             # in place on the BN/dropout output (which backward does not need), not on a view of it: autograd
             # would copy the whole tensor for an in-place op on a view
             y = y.add_(_as_image(res))
         return _from_image(F.relu_(y))
+
+    def _graph_conv_again(self, h: torch.Tensor, A: torch.Tensor) -> torch.Tensor:  # noqa: N803
+        with torch.no_grad():
+            return _as_image(self.gcn.forward_vtnc(h, A))
+
+
+class _RecomputedInput:
+    """Saved-tensor hooks that store a recipe instead of one tensor (identified by its memory and shape)
+    and run the recipe when backward needs the tensor."""
+
+    def __init__(self, tensor: torch.Tensor, recompute: Any) -> None:
+        image = _as_image(tensor)
+        self.key = (image.data_ptr(), tuple(image.shape), image.stride())
+        self.recompute = recompute
+
+    def pack(self, t: torch.Tensor) -> Any:
+        return self if (t.data_ptr(), tuple(t.shape), t.stride()) == self.key else t
+
+    def unpack(self, packed: Any) -> torch.Tensor:
+        return self.recompute() if packed is self else packed
 
 
 class _FrozenBNStats:
@@ -661,8 +694,9 @@ class STGCN(nn.Module):
 
     Attributes (user options; none changes the logits, the gradients or the BatchNorm statistics):
         memory_mode: What a training step keeps for backward. ``"recompute"`` (default): everything but
-            the cheap intermediates (the K-times larger joint-mixed tensor, the first BN's ReLU output),
-            which backward recomputes. ``"store"``: everything (plain autograd). ``"checkpoint"``: only
+            the graph convolution's output, the first BN's ReLU output and (on the partition path) the
+            K-times larger joint-mixed tensor, which backward recomputes (about 10% more compute, 25% less
+            memory). ``"store"``: everything (plain autograd). ``"checkpoint"``: only
             each block's input, the whole block being recomputed in backward (activation checkpointing:
             least memory, about a third more compute).
         inference_chunk_size: In eval mode, run the batch this many clips at a time (``None``: all at

@@ -11,8 +11,8 @@ eval-only module that computes the same logits (float tolerance) with fewer pass
   convolution is one (C_in x C_out) product per connected joint pair (see :mod:`stgcn.model`), and in
   float32 the temporal convolution is the tiled real-DFT algorithm of :mod:`stgcn.tiled_conv` (about
   2-4.6x fewer multiplications than direct) with bias, residual and ReLU applied per cache-sized group of
-  joints. On a GPU the graph convolution mixes joints on the side with fewer channels, and there, in
-  bfloat16, with ``block.tiled = False`` or while tracing/exporting, the temporal convolution is a
+  joints. On a GPU and while tracing/exporting, the graph convolution mixes joints on the side with fewer
+  channels; there, in bfloat16 and with ``block.tiled = False``, the temporal convolution is a
   channels-last oneDNN/cuDNN convolution (on CPU with the residual sum and the ReLU fused into it).
 - Activations are written into three rotating buffers per call instead of fresh memory per block.
 - Optionally the batch is processed in chunks of ``chunk_size`` clips (results are the same since nothing
@@ -154,10 +154,9 @@ class FusedBlock(nn.Module):
     def _graph_conv(self, h: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
         """relu(gcn(h) + bias), into ``out`` when given. Shape: (V, B', C_in) -> (V, B', C_out)."""
         v, rows, c_in = h.shape
-        if self.edges[0] and h.device.type == "cpu":
+        if self.edges[0] and h.device.type == "cpu" and not _plain_ops():  # traced graphs: few large ops
             src, dst = self.edges
-            if out is None and not _plain_ops():
-                out = h.new_empty((v, rows, self.c_out))
+            out = h.new_empty((v, rows, self.c_out)) if out is None else out
             return _edge_conv(h, self.edge_weight, self.bias, src, dst, out=out).relu_()
         if self.mix_first:
             y = _mix_then_project(h, self.amat, self.weight)

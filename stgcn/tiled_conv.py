@@ -171,8 +171,15 @@ def _input_transform(x: torch.Tensor, plan: TiledConvPlan, v0: int, nv: int, til
     c_in = x.shape[3]
     for p in range(stride):
         xp = x[v0:v0 + nv, p::stride].flatten(2)  # (nv, T_p, B*C_in): rows are frames
-        t_p = xp.shape[1]
-        for s in range(tiles):  # one batched product over the group's joints per tile
+        t_p, row = xp.shape[1], xp.stride(1)
+        # tiles whose L frames all exist: one product over (joints, tiles) on overlapping windows of x
+        first = min((m - 1 - offset) // m, tiles)  # offset <= 0
+        last = max(first, min(tiles, (t_p - length - offset) // m + 1))
+        if last > first:
+            windows = xp.as_strided((nv, last - first, length, xp.shape[2]), (xp.stride(0), m * row, row, 1),
+                                    xp.storage_offset() + (first * m + offset) * row)
+            torch.matmul(plan.d_in, windows, out=z[p, :, :nv, first:last].permute(1, 2, 0, 3))
+        for s in [*range(first), *range(last, tiles)]:  # tiles reaching into the zero padding
             a = s * m + offset
             lo, hi = max(a, 0), min(a + length, t_p)
             torch.matmul(plan.d_in[:, lo - a:hi - a], xp[:, lo:hi], out=z[p, :, :nv, s].transpose(0, 1))
@@ -220,10 +227,13 @@ def tiled_temporal_conv(x: torch.Tensor, plan: TiledConvPlan, bias: torch.Tensor
         if bias is not None:  # every output frame gets 1/L of the zero-frequency row: add L * bias there
             mix[0].add_(bias, alpha=length)
         mix = mix.view(rows, nv, tiles, b * c_out)
-        for s in range(tiles):
-            t0, t1 = s * m, min(s * m + m, t_out)
-            torch.matmul(plan.d_out[:t1 - t0], mix[:, :, s].transpose(0, 1),
-                         out=out[v0:v0 + nv, t0:t1].flatten(2))  # (nv, frames, B*C_out)
+        full = t_out // m  # whole output tiles in one product, then the last, partial one
+        if full:
+            torch.matmul(plan.d_out, mix[:, :, :full].permute(1, 2, 0, 3),
+                         out=out[v0:v0 + nv, :full * m].view(nv, full, m, b * c_out))
+        if full < tiles:
+            torch.matmul(plan.d_out[:t_out - full * m], mix[:, :, full].transpose(0, 1),
+                         out=out[v0:v0 + nv, full * m:].flatten(2))  # (nv, frames, B*C_out)
         done = out[v0:v0 + nv]  # finished while this group's output is still in cache
         if residual is not None:
             done.add_(residual[v0:v0 + nv])
@@ -250,10 +260,13 @@ def _weight_grad(x: torch.Tensor, grad: torch.Tensor, plan: TiledConvPlan) -> to
     for v0 in range(0, v, group):
         nv = min(group, v - v0)
         zs = _input_transform(x, plan, v0, nv, tiles, z)
-        for s in range(tiles):
-            t0, t1 = s * m, min(s * m + m, t_out)
-            torch.matmul(plan.d_out[:t1 - t0].t(), grad[v0:v0 + nv, t0:t1].flatten(2),
-                         out=dmix[:, :nv, s].transpose(0, 1))  # (nv, R, B*C_out)
+        full = t_out // m
+        if full:
+            torch.matmul(plan.d_out.t(), grad[v0:v0 + nv, :full * m].view(nv, full, m, b * c_out),
+                         out=dmix[:, :nv, :full].permute(1, 2, 0, 3))  # (nv, full, R, B*C_out)
+        if full < tiles:
+            torch.matmul(plan.d_out[:t_out - full * m].t(), grad[v0:v0 + nv, full * m:].flatten(2),
+                         out=dmix[:, :nv, full].transpose(0, 1))
         dm = dmix[:, :nv].reshape(rows, -1, c_out)
         for p in range(plan.stride):
             dw[p].baddbmm_(zs[p].transpose(1, 2), dm)
