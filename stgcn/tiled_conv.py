@@ -18,7 +18,9 @@ sum is computed in a different order, so results agree with a direct convolution
 A strided convolution is split into its ``stride`` polyphase components, each a stride-1 correlation over
 the matching input phase, summed in the transformed domain.
 
-Only the forward pass is provided (inference, :mod:`stgcn.optimize`).
+The backward pass (:func:`tiled_conv_backward`) uses the same machinery: the input gradient is a correlation
+of the output gradient with the flipped kernel, and the weight gradient is a product in the transformed
+domain mapped back to the taps. Used by :mod:`stgcn.model` (training and eval) and :mod:`stgcn.optimize`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["TiledConvPlan", "plan_temporal_conv", "tiled_temporal_conv", "dft_transforms"]
+__all__ = ["TiledConvPlan", "plan_temporal_conv", "tiled_temporal_conv", "tiled_conv_backward", "dft_transforms"]
 
 TILE_LENGTHS = (16, 24, 32, 48)  # candidate L; all even
 _CACHE_BYTES = 2 << 20  # working-set target per joint group (about one core's L2)

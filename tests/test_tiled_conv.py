@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stgcn.tiled_conv import TILE_LENGTHS, dft_transforms, plan_temporal_conv, tiled_temporal_conv
+from stgcn.tiled_conv import TILE_LENGTHS, dft_transforms, plan_temporal_conv, tiled_conv_backward, tiled_temporal_conv
 
 
 @pytest.mark.parametrize("length", TILE_LENGTHS)
@@ -79,3 +79,23 @@ def test_plan_picks_a_listed_tile_length_in_the_weights_precision():
             plan = plan_temporal_conv(w, stride, frames)
             assert plan.d_in.shape[1] in TILE_LENGTHS and plan.stride == stride
             assert plan.weight.shape == (stride, plan.d_in.shape[0], 4, 8) and plan.weight.dtype == dtype
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("gamma", [1, 3, 9])
+@pytest.mark.parametrize("frames", [1, 2, 7, 33, 100])
+def test_backward_matches_autograd_of_direct_convolution(stride, gamma, frames):
+    gen = torch.Generator().manual_seed(stride * 1000 + gamma * 100 + frames)
+    w = torch.randn(5, 4, gamma, dtype=torch.float64, generator=gen, requires_grad=True)
+    b = torch.randn(5, dtype=torch.float64, generator=gen, requires_grad=True)
+    x = torch.randn(3, frames, 2, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    y = _direct(x, w, b, stride)
+    g = torch.randn(y.shape, dtype=torch.float64, generator=gen)
+    want = torch.autograd.grad(y, (x, w, b), g)
+    for length in (None, 16):
+        plan = plan_temporal_conv(w, stride, frames, tile_length=length)
+        got = tiled_conv_backward(x.detach(), g, w.detach(), plan)
+        for a, e in zip(got, want, strict=True):
+            torch.testing.assert_close(a, e, atol=1e-10, rtol=1e-9)
+    gx, gw, gb = tiled_conv_backward(x.detach(), g, w.detach(), plan, needs=(False, True, False))
+    assert gx is None and gb is None and gw.shape == w.shape
