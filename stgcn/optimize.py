@@ -30,7 +30,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from stgcn.errors import ConfigError
-from stgcn.model import STGCN, STGCNBlock, _edge_conv, _edge_list, _edge_weights, _mix_then_project, _plain_ops
+from stgcn.model import (
+    STGCN,
+    STGCNBlock,
+    _as_image,
+    _edge_conv,
+    _edge_list,
+    _edge_weights,
+    _mix_then_project,
+    _plain_ops,
+)
 from stgcn.tiled_conv import TiledConvPlan, plan_temporal_conv, tiled_temporal_conv
 
 __all__ = ["optimize_for_inference", "FusedSTGCN", "FusedBlock"]
@@ -78,11 +87,6 @@ def _conv_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride
     if residual is not None:
         out = out + residual
     return torch.relu(out)
-
-
-def _as_image(h: torch.Tensor) -> torch.Tensor:
-    """(V, T, B, C) contiguous -> (V, C, T, B) channels-last view (time is the image height)."""
-    return h.permute(0, 3, 1, 2)
 
 
 class FusedBlock(nn.Module):
@@ -151,11 +155,13 @@ class FusedBlock(nn.Module):
             self.register_buffer("res_weight", rw.float())
             self.register_buffer("res_bias", rb.float())
 
-    def _graph_conv(self, h: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    def _graph_conv(self, h: torch.Tensor, out: torch.Tensor | None, fast: bool) -> torch.Tensor:
         """relu(gcn(h) + bias), into ``out`` when given. Shape: (V, B', C_in) -> (V, B', C_out)."""
         v, rows, c_in = h.shape
         if self.edges[0] and h.device.type == "cpu" and not _plain_ops():  # traced graphs: few large ops
             src, dst = self.edges
+            if not fast:
+                return _edge_conv(h, self.edge_weight, self.bias, src, dst).relu()
             out = h.new_empty((v, rows, self.c_out)) if out is None else out
             return _edge_conv(h, self.edge_weight, self.bias, src, dst, out=out).relu_()
         if self.mix_first:
@@ -175,11 +181,14 @@ class FusedBlock(nn.Module):
         the block's outputs (saves allocating, and on Linux page-faulting, fresh memory per block)."""
         v, t, b, c_in = h.shape
         y_buf = out_buf = None
-        if workspace is not None and not _plain_ops():
+        # the fast paths write into given memory (no autograd); standard ops otherwise (an input gradient,
+        # tracing/export)
+        fast = not _plain_ops() and not (torch.is_grad_enabled() and h.requires_grad)
+        if workspace is not None and fast:
             y_buf = workspace[0][:v * t * b * self.c_out].view(v, t * b, self.c_out)
             shape = self.output_shape(h.shape)
             out_buf = workspace[1][:math.prod(shape)].view(shape)
-        y = self._graph_conv(h.view(v, t * b, c_in), y_buf).view(v, t, b, self.c_out)
+        y = self._graph_conv(h.view(v, t * b, c_in), y_buf, fast).view(v, t, b, self.c_out)
         residual = None
         if self.residual == "identity":
             residual = h
@@ -187,8 +196,7 @@ class FusedBlock(nn.Module):
             hs = h[:, ::self.stride]  # (V, T', B, C_in)
             r = torch.addmm(self.res_bias, hs.reshape(-1, c_in), self.res_weight.t())
             residual = r.view(v, hs.shape[1], b, self.c_out)
-        if (self.tiled and y.device.type == "cpu" and y.dtype == torch.float32 and not _plain_ops()
-                and not torch.is_grad_enabled()):
+        if self.tiled and fast and y.device.type == "cpu" and y.dtype == torch.float32:
             plan = TiledConvPlan(self.tiled_d_in, self.tiled_d_out, self.tiled_weight, self.stride,
                                  self.tiled_offset)
             return tiled_temporal_conv(y, plan, self.tconv_bias, residual, relu=True, out=out_buf)

@@ -133,6 +133,19 @@ def test_fused_tiled_and_direct_temporal_convolutions_agree(t):
         torch.testing.assert_close(direct(x), want, atol=1e-5, rtol=1e-4)
 
 
+def test_fused_model_gives_input_gradients_like_the_model():
+    """Saliency through the fused copy: its fast in-place paths step aside when autograd is recording."""
+    model = _model(layout="openpose-18").eval()
+    fused = optimize_for_inference(model)
+    x = _input(model, n=2, t=9)
+    grads = []
+    for module in (model, fused):
+        xi = x.clone().requires_grad_(True)
+        module(xi)[:, 1].sum().backward()
+        grads.append(xi.grad)
+    torch.testing.assert_close(grads[1], grads[0], atol=1e-5, rtol=1e-4)
+
+
 def test_fused_bfloat16_is_close_but_opt_in():
     model = _model().eval()
     x = _input(model, n=2)
