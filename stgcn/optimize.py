@@ -37,6 +37,7 @@ from stgcn.model import (
     _edge_conv,
     _edge_list,
     _edge_weights,
+    _from_image,
     _mix_then_project,
     _plain_ops,
 )
@@ -202,7 +203,7 @@ class FusedBlock(nn.Module):
             return tiled_temporal_conv(y, plan, self.tconv_bias, residual, relu=True, out=out_buf)
         out = _conv_relu(_as_image(y), self.tconv_weight, self.tconv_bias, self.stride, self.padding,
                          None if residual is None else _as_image(residual))
-        return out.permute(0, 2, 3, 1).contiguous()  # (V, T', B, C_out); a view for channels-last output
+        return _from_image(out)  # (V, T', B, C_out)
 
 
 class FusedSTGCN(nn.Module):
