@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stgcn.model import STGCN
+from stgcn.models.stgcn import STGCN
 
 __all__ = ["BaselineSTGCN", "baseline_from_stgcn", "copy_weights"]
 

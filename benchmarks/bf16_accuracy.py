@@ -32,13 +32,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from stgcn.checkpoint import load_checkpoint
-from stgcn.dataset import SkeletonDataset
+from stgcn.data.dataset import SkeletonDataset
+from stgcn.data.store import open_store
+from stgcn.data.transforms import PreprocessConfig, build_transform
+from stgcn.engine.checkpoint import load_checkpoint
+from stgcn.engine.evaluate import predict_scores
 from stgcn.errors import StgcnError
-from stgcn.evaluate import predict_scores
-from stgcn.optimize import optimize_for_inference
-from stgcn.store import open_store
-from stgcn.transforms import PreprocessConfig, build_transform
+from stgcn.inference.optimize import optimize_for_inference
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import torch
 
-from stgcn.dataset import SkeletonDataset, build_loader
-from stgcn.prepare import prepare
-from stgcn.store import SkeletonStore, open_store
-from stgcn.transforms import AugmentConfig, PreprocessConfig, build_transform
+from stgcn.data.dataset import SkeletonDataset, build_loader
+from stgcn.data.prepare import prepare
+from stgcn.data.store import SkeletonStore, open_store
+from stgcn.data.transforms import AugmentConfig, PreprocessConfig, build_transform
 
 ROOT = Path(__file__).resolve().parents[1]
 NW_UCLA = ROOT.parent / "shared" / "data" / "nw_ucla" / "all_sqe"

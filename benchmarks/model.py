@@ -52,8 +52,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.baseline import baseline_from_stgcn
-from stgcn.model import STGCN, GraphConfig, STGCNConfig
-from stgcn.optimize import optimize_for_inference
+from stgcn.inference.optimize import optimize_for_inference
+from stgcn.models.stgcn import STGCN, GraphConfig, STGCNConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stgcn.model import STGCN, STGCNConfig
-from stgcn.predict import Predictor
+from stgcn.inference.predict import Predictor
+from stgcn.models.stgcn import STGCN, STGCNConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "stream.json"

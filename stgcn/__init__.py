@@ -1,16 +1,16 @@
 """stgcn: Spatial Temporal Graph Convolutional Networks for skeleton-based action recognition."""
 
-from stgcn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from stgcn.convert import convert_original
-from stgcn.dataset import SkeletonDataset, build_loader
+from stgcn.convert.original import convert_original
+from stgcn.data.dataset import SkeletonDataset, build_loader
+from stgcn.data.sources import read_clip_file
+from stgcn.data.store import open_store
+from stgcn.data.transforms import AugmentConfig, PreprocessConfig, build_transform
+from stgcn.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from stgcn.errors import CheckpointError, ConfigError, DataError, StgcnError
-from stgcn.graph import Graph
-from stgcn.layouts import Layout, get_layout, load_layout
-from stgcn.model import STGCN, GraphConfig, STGCNConfig
-from stgcn.predict import PredictionStream, Predictor
-from stgcn.sources import read_clip_file
-from stgcn.store import open_store
-from stgcn.transforms import AugmentConfig, PreprocessConfig, build_transform
+from stgcn.graph.layouts import Layout, get_layout, load_layout
+from stgcn.graph.partitions import Graph
+from stgcn.inference.predict import PredictionStream, Predictor
+from stgcn.models.stgcn import STGCN, GraphConfig, STGCNConfig
 
 __version__ = "0.1.0"
 

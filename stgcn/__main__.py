@@ -2,6 +2,6 @@
 
 import sys
 
-from stgcn.cli import main
+from stgcn.cli.main import main
 
 sys.exit(main())

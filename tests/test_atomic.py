@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from stgcn.atomic import atomic_open, atomic_path, atomic_write_text
+from stgcn.utils.atomic import atomic_open, atomic_path, atomic_write_text
 
 
 def test_replaces_target_and_leaves_no_temp(tmp_path):

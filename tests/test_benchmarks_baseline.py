@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.baseline import BaselineSTGCN, baseline_from_stgcn, copy_weights
-from stgcn.model import STGCN, GraphConfig, STGCNConfig
-from stgcn.optimize import FusedSTGCN, optimize_for_inference
+from stgcn.inference.optimize import FusedSTGCN, optimize_for_inference
+from stgcn.models.stgcn import STGCN, GraphConfig, STGCNConfig
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "st_gcn_kinetics"
 
@@ -65,7 +65,7 @@ def test_baseline_keeps_the_original_parameter_names():
 @pytest.mark.skipif(not (DATA / "st_gcn.kinetics.fp32_from_int8.pt").exists(), reason="shared data absent")
 def test_baseline_loads_the_original_checkpoint_and_reproduces_the_original_logits():
     sd = torch.load(DATA / "st_gcn.kinetics.fp32_from_int8.pt", map_location="cpu", weights_only=True)
-    from stgcn.convert import convert_original
+    from stgcn.convert.original import convert_original
 
     ours = convert_original(sd, layout="openpose-18", strategy="spatial", num_classes=400)
     base = baseline_from_stgcn(ours).eval()

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from stgcn.checkpoint import load_checkpoint, save_checkpoint
-from stgcn.cli import main
+from stgcn.cli.main import main
+from stgcn.engine.checkpoint import load_checkpoint, save_checkpoint
 from stgcn.errors import CheckpointError, ConfigError
-from stgcn.model import STGCN, GraphConfig, STGCNConfig
+from stgcn.models.stgcn import STGCN, GraphConfig, STGCNConfig
 
 
 def tiny(**kw) -> STGCN:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stgcn.cli import main
-from stgcn.config import (
+from stgcn.cli.main import main
+from stgcn.engine.config import (
     TrainConfig,
     config_from_dict,
     dump_config,
@@ -17,7 +17,7 @@ from stgcn.config import (
     parse_override,
 )
 from stgcn.errors import ConfigError
-from stgcn.model import DEFAULT_BLOCKS
+from stgcn.models.stgcn import DEFAULT_BLOCKS
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 BASE = {"data": {"store": "some/store"}}

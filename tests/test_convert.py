@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from benchmarks.baseline import BaselineSTGCN
-from stgcn.checkpoint import load_checkpoint
-from stgcn.cli import main
-from stgcn.convert import convert_original
+from stgcn.cli.main import main
+from stgcn.convert.original import convert_original
+from stgcn.engine.checkpoint import load_checkpoint
 from stgcn.errors import CheckpointError
-from stgcn.graph import Graph
-from stgcn.model import DEFAULT_BLOCKS
+from stgcn.graph.partitions import Graph
+from stgcn.models.stgcn import DEFAULT_BLOCKS
 
 from .original_graph import original_adjacency
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from stgcn.dataset import SkeletonDataset, build_loader
+from stgcn.data.dataset import SkeletonDataset, build_loader
+from stgcn.data.store import StoreWriter
+from stgcn.data.transforms import AugmentConfig, PreprocessConfig, build_transform
 from stgcn.errors import ConfigError, DataError
-from stgcn.store import StoreWriter
-from stgcn.transforms import AugmentConfig, PreprocessConfig, build_transform
 
 
 @pytest.fixture(scope="module")

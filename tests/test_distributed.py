@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from stgcn.synthetic import make_synthetic_store
+from stgcn.data.synthetic import make_synthetic_store
 from tests.train_utils import tiny_config
 
 WORLD = 2
@@ -27,7 +27,7 @@ def _worker(rank: int, port: int, store: str, out: str, results: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_WORLD_SIZE=str(WORLD),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    from stgcn.train import train
+    from stgcn.engine.train import train
 
     cfg = tiny_config(Path(store), model={"dropout": 0.2}, data={"augment": {"rotate_3d": 10.0}},
                       train={"epochs": 2, "batch_size": 4})
@@ -60,7 +60,7 @@ def test_two_process_ddp_ranks_end_identical(tmp_path):
     assert "2 processes" in log and log.count("epoch 2/2") == 1
     # the parameters moved: the ranks agree because they trained together, not because nothing happened
     init = tiny_config(store).model.resolve(4, 3, "kinect-v1")
-    from stgcn.model import STGCN
+    from stgcn.models.stgcn import STGCN
 
     torch.manual_seed(0)
     fresh = STGCN(init).state_dict()
@@ -69,8 +69,8 @@ def test_two_process_ddp_ranks_end_identical(tmp_path):
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available")
 def test_world_size_without_rank_is_a_clear_error(monkeypatch, tmp_path):
+    from stgcn.engine.train import train
     from stgcn.errors import ConfigError
-    from stgcn.train import train
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.delenv("RANK", raising=False)

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from stgcn.checkpoint import load_checkpoint, save_checkpoint
-from stgcn.cli import main
-from stgcn.errors import DataError
-from stgcn.evaluate import (
+from stgcn.cli.main import main
+from stgcn.data.synthetic import make_synthetic_store
+from stgcn.data.transforms import PreprocessConfig, build_transform
+from stgcn.engine.checkpoint import load_checkpoint, save_checkpoint
+from stgcn.engine.evaluate import (
     EvalResult,
     Scores,
     compute_metrics,
@@ -23,9 +24,8 @@ from stgcn.evaluate import (
     save_evaluation,
     save_scores,
 )
-from stgcn.model import STGCN, GraphConfig, STGCNConfig
-from stgcn.synthetic import make_synthetic_store
-from stgcn.transforms import PreprocessConfig, build_transform
+from stgcn.errors import DataError
+from stgcn.models.stgcn import STGCN, GraphConfig, STGCNConfig
 
 # 6 samples, 3 classes; predictions (argmax): 0, 1, 1, 2, 0, 2; labels: 0, 1, 2, 2, 1, 1
 SCORES = np.array([[3.0, 1, 0], [0, 2, 1], [0, 5, 4], [1, 0, 2], [2, 1, 0.5], [0, 1, 3]])

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from stgcn.cli import main
+from stgcn.cli.main import main
 from stgcn.errors import ConfigError
-from stgcn.export import ExportError, export_checkpoint, export_model, inference_copy
+from stgcn.inference.export import ExportError, export_checkpoint, export_model, inference_copy
 from tests.use_utils import CLASS_NAMES, small_checkpoint, small_model
 
 # shapes unlike the example input (T=64, N=1, M=1): batch, frames and persons must all be dynamic
@@ -64,7 +64,7 @@ def test_onnx_export_parity(tmp_path, capsys):
     proto = onnx.load(str(out))
     props = {p.key: p.value for p in proto.metadata_props}
     assert json.loads(props["stgcn.class_names"]) == CLASS_NAMES
-    assert json.loads(props["stgcn.config"])["in_channels"] == 2
+    assert json.loads(props["stgcn.engine.config"])["in_channels"] == 2
     dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", 2, "frames", 17, "persons"]
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
@@ -76,7 +76,7 @@ def test_onnx_export_parity(tmp_path, capsys):
 
 
 def test_export_refuses_a_disagreeing_file(tmp_path, monkeypatch):
-    import stgcn.export as export
+    import stgcn.inference.export as export
 
     real_runner = export._runner
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stgcn.cli import main
+from stgcn.cli.main import main
+from stgcn.engine.evaluate import Scores, save_scores
+from stgcn.engine.fuse import fuse_files, fuse_scores
 from stgcn.errors import ConfigError, DataError
-from stgcn.evaluate import Scores, save_scores
-from stgcn.fuse import fuse_files, fuse_scores
 
 NAMES = ["a", "b", "c", "d"]
 CLASSES = ["x", "y", "z"]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from stgcn.errors import ConfigError
-from stgcn.graph import Graph, hop_distance
-from stgcn.layouts import BUILTIN_LAYOUTS, Layout
+from stgcn.graph.layouts import BUILTIN_LAYOUTS, Layout
+from stgcn.graph.partitions import Graph, hop_distance
 
 a = 0.001  # the notes' alpha
 PATH = Layout(name="path4", joints=("j0", "j1", "j2", "j3"), edges=((0, 1), (1, 2), (2, 3)), center=1)

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from stgcn.errors import ConfigError
-from stgcn.graph import hop_distance
-from stgcn.layouts import BUILTIN_LAYOUTS, Layout, get_layout, load_layout
+from stgcn.graph.layouts import BUILTIN_LAYOUTS, Layout, get_layout, load_layout
+from stgcn.graph.partitions import hop_distance
 
 SIZES = {"openpose-18": 18, "ntu-rgb+d": 25, "coco-17": 17, "mediapipe-pose-33": 33, "mediapipe-hand-21": 21,
          "kinect-v1": 20, "kinect-v1-msr": 20}

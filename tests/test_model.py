@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from stgcn.errors import ConfigError
-from stgcn.graph import Graph
-from stgcn.layouts import Layout
-from stgcn.model import (
+from stgcn.graph.layouts import Layout
+from stgcn.graph.partitions import Graph
+from stgcn.models.stgcn import (
     STGCN,
     GraphConfig,
     GraphConv,

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from stgcn.checkpoint import load_checkpoint
-from stgcn.cli import main
+from stgcn.cli.main import main
+from stgcn.data.readers.keypoints import save_keypoints
+from stgcn.data.transforms import PreprocessConfig, build_transform
+from stgcn.engine.checkpoint import load_checkpoint
 from stgcn.errors import ConfigError, DataError
-from stgcn.model import STGCNConfig
-from stgcn.predict import (
+from stgcn.inference.predict import (
     Prediction,
     Predictor,
     WindowPrediction,
@@ -22,8 +23,7 @@ from stgcn.predict import (
     temporal_receptive_field,
     window_bounds,
 )
-from stgcn.read_keypoints import save_keypoints
-from stgcn.transforms import PreprocessConfig, build_transform
+from stgcn.models.stgcn import STGCNConfig
 from tests.use_utils import CLASS_NAMES, random_clip, small_checkpoint, small_model
 
 
@@ -52,7 +52,7 @@ def _measured_receptive_field(config: STGCNConfig, t: int = 200) -> int:
         h = block(h, model.A)
     h[:, :, h.shape[2] // 2].abs().sum().backward()
     grad = x.grad.abs().sum(dim=(0, 1, 3, 4)).numpy()
-    # the tiled temporal convolution (stgcn.tiled_conv) leaves float rounding (~1e-8 relative) outside the field
+    # the tiled temporal convolution (stgcn.ops.tiled_conv) leaves float rounding (~1e-8 relative) outside the field
     frames = np.flatnonzero(grad > 1e-5 * grad.max())
     return int(frames[-1] - frames[0] + 1)
 
@@ -118,7 +118,7 @@ def test_predict_rejects_bad_input(tmp_path):
 
 def test_reference_logits_of_the_original_code(shared_data):
     """Batch input (N, C, T, V, M) without stored preprocessing reproduces the original code's logits."""
-    from stgcn.convert import convert_original
+    from stgcn.convert.original import convert_original
 
     model = convert_original(shared_data / "st_gcn_kinetics" / "st_gcn.kinetics.fp32_from_int8.pt",
                              layout="openpose-18", strategy="spatial", num_classes=400)
@@ -291,7 +291,7 @@ def test_cli_predict_errors(tmp_path, capsys):
 
 
 def test_predictor_does_not_need_class_names(tmp_path):
-    from stgcn.checkpoint import save_checkpoint
+    from stgcn.engine.checkpoint import save_checkpoint
 
     save_checkpoint(tmp_path / "ck.pt", small_model())
     p = Predictor.from_checkpoint(load_checkpoint(tmp_path / "ck.pt"))

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from stgcn.cli import main
+from stgcn.cli.main import main
+from stgcn.data.transforms import PreprocessConfig
 from stgcn.errors import ConfigError, DataError
-from stgcn.layouts import BUILTIN_LAYOUTS, Layout
-from stgcn.render import _orientation, edge_importance, reference_pose, render_clip
-from stgcn.transforms import PreprocessConfig
+from stgcn.graph.layouts import BUILTIN_LAYOUTS, Layout
+from stgcn.inference.render import _orientation, edge_importance, reference_pose, render_clip
 from tests.use_utils import small_checkpoint, small_model
 
 pytest.importorskip("matplotlib")

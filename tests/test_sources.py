@@ -9,12 +9,10 @@ import pickle
 import numpy as np
 import pytest
 
-from stgcn.errors import DataError
-from stgcn.layouts import get_layout
-from stgcn.prepare import prepare
-from stgcn.read_keypoints import BODY25_TO_OPENPOSE18, read_keypoints_file, save_keypoints
-from stgcn.read_msr_action3d import MSR_ACTION_NAMES, MSR_ACTION_SETS
-from stgcn.read_ntu import (
+from stgcn.data.prepare import prepare
+from stgcn.data.readers.keypoints import BODY25_TO_OPENPOSE18, read_keypoints_file, save_keypoints
+from stgcn.data.readers.msr_action3d import MSR_ACTION_NAMES, MSR_ACTION_SETS
+from stgcn.data.readers.ntu import (
     NTU60_MISSING_SAMPLES,
     NTU120_MISSING_SAMPLES,
     NTU_CLASS_NAMES,
@@ -22,9 +20,11 @@ from stgcn.read_ntu import (
     read_ntu_file,
     select_bodies,
 )
-from stgcn.read_nw_ucla import NW_UCLA_CLASS_NAMES
-from stgcn.read_utkinect import read_utkinect_labels
-from stgcn.sources import read_clip_file, to_channels
+from stgcn.data.readers.nw_ucla import NW_UCLA_CLASS_NAMES
+from stgcn.data.readers.utkinect import read_utkinect_labels
+from stgcn.data.sources import read_clip_file, to_channels
+from stgcn.errors import DataError
+from stgcn.graph.layouts import get_layout
 from tests.source_writers import (
     msr_text,
     ntu_text,

@@ -16,17 +16,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stgcn.data.readers.keypoints import read_keypoints_file, read_openpose_folder, save_keypoints
+from stgcn.data.readers.kinetics_json import read_kinetics_json_file
+from stgcn.data.readers.msr_action3d import read_msr_action3d_file
+from stgcn.data.readers.ntu import read_ntu_file
+from stgcn.data.readers.nw_ucla import read_nw_ucla_file
+from stgcn.data.readers.pyskl import pyskl_clip, read_pyskl_annotations
+from stgcn.data.readers.stgcn_npy import open_stgcn_data, read_stgcn_labels
+from stgcn.data.readers.utkinect import read_utkinect_labels, read_utkinect_sequence
+from stgcn.data.sources import read_clip_file
 from stgcn.errors import DataError
-from stgcn.read_keypoints import read_keypoints_file, read_openpose_folder, save_keypoints
-from stgcn.read_kinetics_json import read_kinetics_json_file
-from stgcn.read_msr_action3d import read_msr_action3d_file
-from stgcn.read_ntu import read_ntu_file
-from stgcn.read_nw_ucla import read_nw_ucla_file
-from stgcn.read_pyskl import pyskl_clip, read_pyskl_annotations
-from stgcn.read_stgcn_npy import open_stgcn_data, read_stgcn_labels
-from stgcn.read_utkinect import read_utkinect_labels, read_utkinect_sequence
-from stgcn.safe_pickle import loads_pickle
-from stgcn.sources import read_clip_file
+from stgcn.utils.safe_pickle import loads_pickle
 from tests.source_writers import (
     kinetics_obj,
     msr_text,

@@ -8,9 +8,9 @@ import pickle
 import numpy as np
 import pytest
 
+from stgcn.data.store import StoreWriter, describe_store, open_store
 from stgcn.errors import DataError
-from stgcn.layouts import Layout
-from stgcn.store import StoreWriter, describe_store, open_store
+from stgcn.graph.layouts import Layout
 
 V = 20  # kinect-v1
 

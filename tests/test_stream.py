@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from stgcn.data.transforms import PreprocessConfig
 from stgcn.errors import DataError
-from stgcn.predict import PredictionStream, Predictor
-from stgcn.transforms import PreprocessConfig
+from stgcn.inference.predict import PredictionStream, Predictor
 from tests.use_utils import random_clip, small_checkpoint
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from stgcn.data.synthetic import SyntheticClasses, make_synthetic_store
 from stgcn.errors import ConfigError
-from stgcn.synthetic import SyntheticClasses, make_synthetic_store
 
 
 def test_store_layout_splits_and_determinism(tmp_path):
@@ -35,7 +35,7 @@ def test_other_layouts(tmp_path, layout):
 def test_the_class_moves_its_limb():
     classes = SyntheticClasses("kinect-v1", 6, seed=0)
     rng = np.random.default_rng(0)
-    from stgcn.synthetic import synthetic_clip
+    from stgcn.data.synthetic import synthetic_clip
 
     for label, (joint, _, _) in enumerate(classes.classes):
         moving = classes.subtrees[joint]

@@ -6,7 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stgcn.tiled_conv import TILE_LENGTHS, dft_transforms, plan_temporal_conv, tiled_conv_backward, tiled_temporal_conv
+from stgcn.ops.tiled_conv import (
+    TILE_LENGTHS,
+    dft_transforms,
+    plan_temporal_conv,
+    tiled_conv_backward,
+    tiled_temporal_conv,
+)
 
 
 @pytest.mark.parametrize("length", TILE_LENGTHS)

@@ -10,12 +10,12 @@ import pytest
 import torch
 import yaml
 
-from stgcn.checkpoint import load_checkpoint
-from stgcn.cli import main
-from stgcn.config import config_from_dict, parse_config
+from stgcn.cli.main import main
+from stgcn.data.store import open_store
+from stgcn.engine.checkpoint import load_checkpoint
+from stgcn.engine.config import config_from_dict, parse_config
+from stgcn.engine.train import EpochSampler, LRSchedule, read_train_state, train
 from stgcn.errors import ConfigError, DataError
-from stgcn.store import open_store
-from stgcn.train import EpochSampler, LRSchedule, read_train_state, train
 from tests.train_utils import tiny_config, tiny_config_dict
 
 
@@ -244,7 +244,7 @@ def test_quick_config_learns(tmp_path, monkeypatch):
 
     root = Path(__file__).resolve().parents[1]
     monkeypatch.chdir(tmp_path)
-    from stgcn.config import load_config
+    from stgcn.engine.config import load_config
 
     result = train(load_config(root / "configs" / "quick.yaml", ["train.quiet=true"]), tmp_path / "quick")
     assert result.metrics["top1"] > 0.6

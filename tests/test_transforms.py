@@ -8,9 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from stgcn.errors import ConfigError, DataError
-from stgcn.layouts import get_layout
-from stgcn.transforms import (
+from stgcn.data.transforms import (
     AugmentConfig,
     PreprocessConfig,
     _key_frame_curves,
@@ -28,6 +26,8 @@ from stgcn.transforms import (
     view_joints,
     view_normalize,
 )
+from stgcn.errors import ConfigError, DataError
+from stgcn.graph.layouts import get_layout
 
 KINECT = get_layout("kinect-v1")
 

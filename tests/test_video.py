@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from stgcn.cli import main
+from stgcn.cli.main import main
+from stgcn.data.transforms import PreprocessConfig
 from stgcn.errors import ConfigError
-from stgcn.pose import MEDIAPIPE_TO_COCO_17, PoseSequence, landmarks_to_layout, normalize_original
-from stgcn.predict import Predictor
-from stgcn.transforms import PreprocessConfig
-from stgcn.video import model_channels, pose_to_model_input
+from stgcn.inference.pose import MEDIAPIPE_TO_COCO_17, PoseSequence, landmarks_to_layout, normalize_original
+from stgcn.inference.predict import Predictor
+from stgcn.inference.video import model_channels, pose_to_model_input
 from tests.use_utils import small_checkpoint, small_model
 
 
@@ -76,7 +76,7 @@ def demo_video(shared_data):
 
 
 def test_pose_command(demo_video, shared_data, tmp_path, capsys):
-    from stgcn.sources import read_clip_file
+    from stgcn.data.sources import read_clip_file
 
     out = tmp_path / "clip.json"
     assert main(["pose", str(demo_video), "--out", str(out), "--max-frames", "12"]) == 0
@@ -129,8 +129,8 @@ def test_video_command_small_model(demo_video, tmp_path, capsys):
 @pytest.mark.slow
 def test_kinetics_demo_clip_is_clean_and_jerk(demo_video, shared_data, tmp_path, capsys):
     """The original Kinetics weights, converted, on MediaPipe skeletons of the demo clip (about 20 s)."""
-    from stgcn.checkpoint import save_checkpoint
-    from stgcn.convert import convert_original
+    from stgcn.convert.original import convert_original
+    from stgcn.engine.checkpoint import save_checkpoint
 
     model = convert_original(shared_data / "st_gcn_kinetics" / "st_gcn.kinetics.fp32_from_int8.pt",
                              layout="openpose-18", strategy="spatial", num_classes=400)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stgcn.config import TrainConfig, parse_config
+from stgcn.engine.config import TrainConfig, parse_config
 
 TINY_BLOCKS = [[8, 1], [16, 2]]
 

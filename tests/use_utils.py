@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from stgcn.checkpoint import save_checkpoint
-from stgcn.model import STGCN, GraphConfig, STGCNConfig
+from stgcn.engine.checkpoint import save_checkpoint
+from stgcn.models.stgcn import STGCN, GraphConfig, STGCNConfig
 
 SMALL_BLOCKS = ((8, 1), (16, 2))
 CLASS_NAMES = ["wave", "jump", "sit", "kick"]

@@ -1,0 +1,461 @@
+"""NTU RGB+D 60 / 120: the raw ``.skeleton`` files of the Kinect v2 SDK.
+
+File name ``SsssCcccPpppRrrrAaaa``: setup, camera, performer, replication, action (1-based).
+
+Format (text, whitespace separated)::
+
+    num_frames
+    per frame:  num_bodies
+      per body: bodyID clippedEdges handLeftConfidence handLeftState handRightConfidence handRightState
+                isRestricted leanX leanY trackingState                                   (10 values)
+                num_joints (25)
+                per joint: x y z depthX depthY colorX colorY orientationW orientationX orientationY
+                           orientationZ trackingState                                    (12 values)
+
+Body selection (documented rule): bodies are tracked by their ``bodyID``. Each track is scored by its
+motion energy: the sum over x, y, z of the standard deviation of all its joint positions (over its joints
+and the frames it is present in), the rule of the 2s-AGCN / MS-G3D NTU preprocessing applied to tracks.
+Tracks are placed in that order into ``max_bodies`` slots: a track goes into the first slot whose frames it
+does not overlap (so a body that the SDK lost and found again under a new ID continues in the same slot); a
+track that fits in no slot is dropped. Slot 0 holds the most energetic body. Frames without any body are kept
+as zero frames.
+
+Protocols (Shahroudy et al., CVPR 2016; Liu et al., TPAMI 2019):
+
+* NTU-60 (setups 1-17, actions 1-60): cross-subject ``xsub`` (20 training performers) and cross-view
+  ``xview`` (cameras 2 and 3 train, camera 1 tests).
+* NTU-120 (setups 1-32, actions 1-120): cross-subject ``xsub`` (53 training performers) and cross-setup
+  ``xset`` (even setups train, odd setups test).
+
+The published lists of samples with missing skeletons (302 in NTU-60, 535 in NTU-120, from the dataset
+authors' repository shahroudy/NTURGB-D, ``Matlab/NTU_RGBD*_samples_with_missing_skeletons.txt``) are built
+in; those samples are skipped and counted. ``missing_list`` replaces them with a file of names.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stgcn.data.readers.base import MAX_FRAMES, ClipRecord, Skipped, SourcePlan, chunked, read_text
+from stgcn.errors import DataError
+from stgcn.graph.layouts import get_layout
+
+__all__ = [
+    "NTU_CLASS_NAMES", "NTU60_XSUB_TRAIN_SUBJECTS", "NTU120_XSUB_TRAIN_SUBJECTS", "NTU60_MISSING_SAMPLES",
+    "NTU120_MISSING_SAMPLES", "parse_ntu_name", "parse_ntu_skeleton", "select_bodies", "read_ntu_file",
+    "ntu_splits", "plan_ntu",
+]
+
+NTU_CLASS_NAMES: tuple[str, ...] = (
+    "drink water", "eat meal/snack", "brushing teeth", "brushing hair", "drop", "pickup", "throw",
+    "sitting down", "standing up (from sitting position)", "clapping", "reading", "writing", "tear up paper",
+    "wear jacket", "take off jacket", "wear a shoe", "take off a shoe", "wear on glasses", "take off glasses",
+    "put on a hat/cap", "take off a hat/cap", "cheer up", "hand waving", "kicking something",
+    "reach into pocket", "hopping (one foot jumping)", "jump up", "make a phone call/answer phone",
+    "playing with phone/tablet", "typing on a keyboard", "pointing to something with finger", "taking a selfie",
+    "check time (from watch)", "rub two hands together", "nod head/bow", "shake head", "wipe face", "salute",
+    "put the palms together", "cross hands in front (say stop)", "sneeze/cough", "staggering", "falling",
+    "touch head (headache)", "touch chest (stomachache/heart pain)", "touch back (backache)",
+    "touch neck (neckache)", "nausea or vomiting condition", "use a fan (with hand or paper)/feeling warm",
+    "punching/slapping other person", "kicking other person", "pushing other person",
+    "pat on back of other person", "point finger at the other person", "hugging other person",
+    "giving something to other person", "touch other person's pocket", "handshaking",
+    "walking towards each other", "walking apart from each other",
+    # NTU RGB+D 120 additions (A061-A120)
+    "put on headphone", "take off headphone", "shoot at the basket", "bounce ball", "tennis bat swing",
+    "juggling table tennis balls", "hush (quite)", "flick hair", "thumb up", "thumb down", "make ok sign",
+    "make victory sign", "staple book", "counting money", "cutting nails", "cutting paper (using scissors)",
+    "snapping fingers", "open bottle", "sniff (smell)", "squat down", "toss a coin", "fold paper",
+    "ball up paper", "play magic cube", "apply cream on face", "apply cream on hand back", "put on bag",
+    "take off bag", "put something into a bag", "take something out of a bag", "open a box",
+    "move heavy objects", "shake fist", "throw up cap/hat", "hands up (both hands)", "cross arms",
+    "arm circles", "arm swings", "running on the spot", "butt kicks (kick backward)", "cross toe touch",
+    "side kick", "yawn", "stretch oneself", "blow nose", "hit other person with something",
+    "wield knife towards other person", "knock over other person (hit with body)",
+    "grab other person's stuff", "shoot at other person with a gun", "step on foot", "high-five",
+    "cheers and drink", "carry something with other person", "take a photo of other person",
+    "follow other person", "whisper in other person's ear", "exchange things with other person",
+    "support somebody with hand", "finger-guessing game (playing rock-paper-scissors)",
+)
+
+NTU60_XSUB_TRAIN_SUBJECTS = frozenset((1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38))
+NTU120_XSUB_TRAIN_SUBJECTS = frozenset((
+    1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38, 45, 46, 47, 49, 50, 52, 53, 54,
+    55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86, 89, 91, 92, 93, 94, 95, 97, 98, 100, 103))
+NTU60_XVIEW_TRAIN_CAMERAS = frozenset((2, 3))
+
+VARIANTS = ("ntu60", "ntu120")
+MAX_BODIES_PER_FRAME = 64     # the Kinect v2 SDK tracks at most 6
+_NAME = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
+_BODY_INFO = 10
+_JOINT_VALUES = 12
+_NUM_JOINTS = 25
+
+
+def parse_ntu_name(name: str) -> dict[str, int]:
+    """``"S001C002P003R002A013"`` -> setup 1, camera 2, performer 3, replication 2, action 13.
+
+    Raises:
+        DataError: not an NTU sample name.
+    """
+    m = _NAME.fullmatch(name)
+    if m is None:
+        raise DataError(f"{name}: not an NTU RGB+D sample name; expected SsssCcccPpppRrrrAaaa "
+                        "(e.g. S001C002P003R002A013)")
+    setup, camera, performer, replication, action = (int(g) for g in m.groups())
+    return {"setup": setup, "camera": camera, "performer": performer, "replication": replication,
+            "action": action}
+
+
+def parse_ntu_skeleton(text: str, where: str) -> tuple[int, list[list[tuple[str, np.ndarray]]]]:
+    """Parse the text of a ``.skeleton`` file.
+
+    Returns:
+        ``(num_frames, frames)``: per frame a list of ``(body_id, joints)`` with joints (25, 12) float64.
+
+    Raises:
+        DataError: truncated, wrong counts or non-numeric values (one line naming the file).
+    """
+    tokens = text.split()
+    n = len(tokens)
+    pos = 0
+
+    def integer(what: str, low: int, high: int) -> int:
+        nonlocal pos
+        if pos >= n:
+            raise DataError(f"{where}: truncated: file ends where {what} was expected")
+        tok = tokens[pos]
+        try:
+            value = int(tok)
+        except ValueError:
+            raise DataError(f"{where}: {what} must be an integer, got {tok[:20]!r}") from None
+        if not low <= value <= high:
+            raise DataError(f"{where}: {what} {value} is outside [{low}, {high}]")
+        pos += 1
+        return value
+
+    num_frames = integer("the frame count", 0, min(MAX_FRAMES, n))
+    frames: list[list[tuple[str, np.ndarray]]] = []
+    for f in range(num_frames):
+        num_bodies = integer(f"the body count of frame {f}", 0, MAX_BODIES_PER_FRAME)
+        bodies = []
+        for b in range(num_bodies):
+            if pos + _BODY_INFO > n:
+                raise DataError(f"{where}: truncated in the body header of frame {f}, body {b}")
+            body_id = tokens[pos]
+            pos += _BODY_INFO
+            joints = integer(f"the joint count of frame {f}, body {b}", 0, 10_000)
+            if joints != _NUM_JOINTS:
+                raise DataError(f"{where}: frame {f}, body {b} has {joints} joints; NTU RGB+D has {_NUM_JOINTS}")
+            end = pos + _NUM_JOINTS * _JOINT_VALUES
+            if end > n:
+                raise DataError(f"{where}: truncated in the joints of frame {f}, body {b}")
+            try:
+                values = np.array(tokens[pos:end], dtype=np.float64).reshape(_NUM_JOINTS, _JOINT_VALUES)
+            except ValueError:
+                raise DataError(f"{where}: non-numeric joint value in frame {f}, body {b}") from None
+            pos = end
+            bodies.append((body_id, values))
+        frames.append(bodies)
+    if pos != n:
+        raise DataError(f"{where}: {n - pos} unexpected values after the last frame (wrong counts?)")
+    return num_frames, frames
+
+
+def select_bodies(frames: list[list[tuple[str, np.ndarray]]], max_bodies: int) -> tuple[np.ndarray, int]:
+    """Place bodies into ``max_bodies`` slots by the rule in the module docstring.
+
+    Returns:
+        ``(keypoints, num_tracks)``: keypoints (T, M, 25, 3) float32 with M the number of used slots
+        (0 when no frame holds a body) and the number of distinct body IDs.
+    """
+    t = len(frames)
+    tracks: dict[str, dict[int, np.ndarray]] = {}
+    for f, bodies in enumerate(frames):
+        for body_id, values in bodies:
+            track = tracks.setdefault(body_id, {})
+            if f not in track:  # a repeated ID within one frame keeps its first body
+                track[f] = values[:, :3]
+    if not tracks:
+        return np.zeros((t, 0, _NUM_JOINTS, 3), dtype=np.float32), 0
+
+    def energy(track: dict[int, np.ndarray]) -> float:
+        xyz = np.stack(list(track.values()))                  # (frames, 25, 3)
+        valid = xyz[np.abs(xyz).sum(axis=(1, 2)) != 0]
+        return float(valid.reshape(-1, 3).std(axis=0).sum()) if len(valid) else 0.0
+
+    order = sorted(tracks, key=lambda k: (-energy(tracks[k]), min(tracks[k])))
+    slots: list[set[int]] = []
+    out = np.zeros((t, max_bodies, _NUM_JOINTS, 3), dtype=np.float32)
+    for body_id in order:
+        frames_of = set(tracks[body_id])
+        slot = next((s for s, used in enumerate(slots) if not used & frames_of), None)
+        if slot is None:
+            if len(slots) == max_bodies:
+                continue
+            slots.append(set())
+            slot = len(slots) - 1
+        slots[slot] |= frames_of
+        for f, xyz in tracks[body_id].items():
+            out[f, slot] = xyz
+    return out[:, :len(slots)], len(tracks)
+
+
+def read_ntu_file(path: str | Path, *, max_bodies: int = 2) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read one ``.skeleton`` file.
+
+    Returns:
+        ``(keypoints, meta)``: meta has the name fields (when the name is an NTU name), ``num_frames``,
+        ``max_bodies_per_frame`` and ``num_tracks`` (distinct body IDs).
+
+    Shape:
+        keypoints: (T, M, 25, 3) float32, x y z in metres, M <= max_bodies the slots in use.
+
+    Raises:
+        DataError: malformed file, or a file without any body (a sample with missing skeletons).
+    """
+    path = Path(path)
+    if max_bodies < 1:
+        raise DataError(f"max_bodies must be >= 1, got {max_bodies}")
+    num_frames, frames = parse_ntu_skeleton(read_text(path), str(path))
+    if num_frames == 0:
+        raise DataError(f"{path}: empty clip (0 frames)")
+    with np.errstate(over="ignore", invalid="ignore"):   # out-of-range values become inf, refused below
+        x, num_tracks = select_bodies(frames, max_bodies)
+    if x.shape[1] == 0:
+        raise DataError(f"{path}: no skeleton in any frame (a sample with missing skeletons)")
+    if not np.isfinite(x).all():
+        raise DataError(f"{path}: keypoints contain NaN or inf")
+    meta: dict[str, Any] = {"name": path.stem, "num_frames": num_frames, "num_tracks": num_tracks,
+                            "max_bodies_per_frame": max(len(b) for b in frames)}
+    if _NAME.fullmatch(path.stem):
+        meta.update(parse_ntu_name(path.stem))
+    return x, meta
+
+
+def ntu_splits(info: dict[str, int], variant: str) -> tuple[str, ...]:
+    """Split names a sample belongs to under the variant's two benchmarks."""
+    if variant == "ntu60":
+        xsub = "xsub_train" if info["performer"] in NTU60_XSUB_TRAIN_SUBJECTS else "xsub_test"
+        xview = "xview_train" if info["camera"] in NTU60_XVIEW_TRAIN_CAMERAS else "xview_test"
+        return xsub, xview
+    xsub = "xsub_train" if info["performer"] in NTU120_XSUB_TRAIN_SUBJECTS else "xsub_test"
+    xset = "xset_train" if info["setup"] % 2 == 0 else "xset_test"
+    return xsub, xset
+
+
+def _work(paths: list[str], *, variant: str, max_bodies: int, missing: frozenset[str]) -> list[ClipRecord | Skipped]:
+    out: list[ClipRecord | Skipped] = []
+    for p in paths:
+        name = Path(p).stem
+        if name in missing:
+            out.append(Skipped(name, "in the published list of samples with missing skeletons"))
+            continue
+        info = parse_ntu_name(name)
+        try:
+            x, _ = read_ntu_file(p, max_bodies=max_bodies)
+        except DataError as e:
+            if "no skeleton in any frame" in str(e):
+                out.append(Skipped(name, "no skeleton in any frame"))
+                continue
+            raise
+        out.append(ClipRecord(name, x, info["action"] - 1, ntu_splits(info, variant)))
+    return out
+
+
+def _read_missing_list(path: str | Path) -> frozenset[str]:
+    names = set()
+    for i, line in enumerate(read_text(path).splitlines(), 1):
+        name = line.strip().removesuffix(".skeleton")
+        if not name or name.startswith("#"):
+            continue
+        if not _NAME.fullmatch(name):
+            raise DataError(f"{path}: line {i}: {name[:40]!r} is not an NTU sample name (SsssCcccPpppRrrrAaaa)")
+        names.add(name)
+    return frozenset(names)
+
+
+def plan_ntu(
+    src: str | Path,
+    *,
+    variant: str = "ntu60",
+    max_bodies: int = 2,
+    missing_list: str | Path | None = None,
+    chunk: int = 16,
+) -> SourcePlan:
+    """Plan the conversion of a folder of NTU ``.skeleton`` files.
+
+    Args:
+        src: Folder (searched recursively) of ``SsssCcccPpppRrrrAaaa.skeleton`` files.
+        variant: ``ntu60`` (setups 1-17, actions 1-60; splits xsub/xview) or ``ntu120`` (all; xsub/xset).
+        max_bodies: Bodies kept per clip (the store's M).
+        missing_list: File of sample names to skip instead of the built-in published list.
+        chunk: Files per work unit.
+    """
+    src = Path(src)
+    if variant not in VARIANTS:
+        raise DataError(f"NTU variant {variant!r} is not valid; valid variants are {', '.join(VARIANTS)}")
+    if max_bodies < 1:
+        raise DataError(f"max_bodies must be >= 1, got {max_bodies}")
+    if not src.is_dir():
+        raise DataError(f"{src}: not a directory; expected a folder of NTU .skeleton files")
+    files = sorted((p for p in src.rglob("*.skeleton") if _NAME.fullmatch(p.stem)), key=lambda p: p.stem)
+    num_classes = 60 if variant == "ntu60" else 120
+    max_setup = 17 if variant == "ntu60" else 32
+    inside = []
+    for p in files:
+        info = parse_ntu_name(p.stem)
+        if info["action"] <= num_classes and info["setup"] <= max_setup:
+            inside.append(p)
+    outside = len(files) - len(inside)
+    files = inside
+    if not files:
+        raise DataError(f"{src}: no NTU RGB+D {variant} .skeleton files (SsssCcccPpppRrrrAaaa.skeleton) found")
+    seen: dict[str, Path] = {}
+    for p in files:
+        if p.stem in seen:
+            raise DataError(f"{p}: sample {p.stem} appears twice (also {seen[p.stem]})")
+        seen[p.stem] = p
+    if missing_list is not None:
+        missing = _read_missing_list(missing_list)
+    else:
+        missing = NTU60_MISSING_SAMPLES if variant == "ntu60" else NTU120_MISSING_SAMPLES
+    benchmarks = ("xsub", "xview") if variant == "ntu60" else ("xsub", "xset")
+    return SourcePlan(
+        format="ntu",
+        layout=get_layout("ntu-rgb+d"),
+        channels=["x", "y", "z"],
+        class_names=list(NTU_CLASS_NAMES[:num_classes]),
+        num_persons=max_bodies,
+        units=chunked([str(p) for p in files], chunk),
+        work=partial(_work, variant=variant, max_bodies=max_bodies, missing=missing),
+        splits=[f"{b}_{s}" for b in benchmarks for s in ("train", "test")],
+        source={"format": "ntu", "path": str(src.resolve()), "variant": variant, "max_bodies": max_bodies,
+                "missing_list": str(missing_list) if missing_list is not None else "built-in (published)",
+                "body_selection": "tracks by bodyID ranked by motion energy, packed into non-overlapping slots"},
+        counts={"outside_variant": outside},
+    )
+
+
+def _names(block: str) -> frozenset[str]:
+    return frozenset(block.split())
+
+
+# The dataset authors' published lists (shahroudy/NTURGB-D, Matlab/NTU_RGBD120_samples_with_missing_skeletons.txt;
+# its first 302 names, setups 1-17, are NTU_RGBD_samples_with_missing_skeletons.txt).
+_MISSING = """
+    S001C002P005R002A008 S001C002P006R001A008 S001C003P002R001A055 S001C003P002R002A012 S001C003P005R002A004
+    S001C003P005R002A005 S001C003P005R002A006 S001C003P006R002A008 S002C002P011R002A030 S002C003P008R001A020
+    S002C003P010R002A010 S002C003P011R002A007 S002C003P011R002A011 S002C003P014R002A007 S003C001P019R001A055
+    S003C002P002R002A055 S003C002P018R002A055 S003C003P002R001A055 S003C003P016R001A055 S003C003P018R002A024
+    S004C002P003R001A013 S004C002P008R001A009 S004C002P020R001A003 S004C002P020R001A004 S004C002P020R001A012
+    S004C002P020R001A020 S004C002P020R001A021 S004C002P020R001A036 S005C002P004R001A001 S005C002P004R001A003
+    S005C002P010R001A016 S005C002P010R001A017 S005C002P010R001A048 S005C002P010R001A049 S005C002P016R001A009
+    S005C002P016R001A010 S005C002P018R001A003 S005C002P018R001A028 S005C002P018R001A029 S005C003P016R002A009
+    S005C003P018R002A013 S005C003P021R002A057 S006C001P001R002A055 S006C002P007R001A005 S006C002P007R001A006
+    S006C002P016R001A043 S006C002P016R001A051 S006C002P016R001A052 S006C002P022R001A012 S006C002P023R001A020
+    S006C002P023R001A021 S006C002P023R001A022 S006C002P023R001A023 S006C002P024R001A018 S006C002P024R001A019
+    S006C003P001R002A013 S006C003P007R002A009 S006C003P007R002A010 S006C003P007R002A025 S006C003P016R001A060
+    S006C003P017R001A055 S006C003P017R002A013 S006C003P017R002A014 S006C003P017R002A015 S006C003P022R002A013
+    S007C001P018R002A050 S007C001P025R002A051 S007C001P028R001A050 S007C001P028R001A051 S007C001P028R001A052
+    S007C002P008R002A008 S007C002P015R002A055 S007C002P026R001A008 S007C002P026R001A009 S007C002P026R001A010
+    S007C002P026R001A011 S007C002P026R001A012 S007C002P026R001A050 S007C002P027R001A011 S007C002P027R001A013
+    S007C002P028R002A055 S007C003P007R001A002 S007C003P007R001A004 S007C003P019R001A060 S007C003P027R002A001
+    S007C003P027R002A002 S007C003P027R002A003 S007C003P027R002A004 S007C003P027R002A005 S007C003P027R002A006
+    S007C003P027R002A007 S007C003P027R002A008 S007C003P027R002A009 S007C003P027R002A010 S007C003P027R002A011
+    S007C003P027R002A012 S007C003P027R002A013 S008C002P001R001A009 S008C002P001R001A010 S008C002P001R001A014
+    S008C002P001R001A015 S008C002P001R001A016 S008C002P001R001A018 S008C002P001R001A019 S008C002P008R002A059
+    S008C002P025R001A060 S008C002P029R001A004 S008C002P031R001A005 S008C002P031R001A006 S008C002P032R001A018
+    S008C002P034R001A018 S008C002P034R001A019 S008C002P035R001A059 S008C002P035R002A002 S008C002P035R002A005
+    S008C003P007R001A009 S008C003P007R001A016 S008C003P007R001A017 S008C003P007R001A018 S008C003P007R001A019
+    S008C003P007R001A020 S008C003P007R001A021 S008C003P007R001A022 S008C003P007R001A023 S008C003P007R001A025
+    S008C003P007R001A026 S008C003P007R001A028 S008C003P007R001A029 S008C003P007R002A003 S008C003P008R002A050
+    S008C003P025R002A002 S008C003P025R002A011 S008C003P025R002A012 S008C003P025R002A016 S008C003P025R002A020
+    S008C003P025R002A022 S008C003P025R002A023 S008C003P025R002A030 S008C003P025R002A031 S008C003P025R002A032
+    S008C003P025R002A033 S008C003P025R002A049 S008C003P025R002A060 S008C003P031R001A001 S008C003P031R002A004
+    S008C003P031R002A014 S008C003P031R002A015 S008C003P031R002A016 S008C003P031R002A017 S008C003P032R002A013
+    S008C003P033R002A001 S008C003P033R002A011 S008C003P033R002A012 S008C003P034R002A001 S008C003P034R002A012
+    S008C003P034R002A022 S008C003P034R002A023 S008C003P034R002A024 S008C003P034R002A044 S008C003P034R002A045
+    S008C003P035R002A016 S008C003P035R002A017 S008C003P035R002A018 S008C003P035R002A019 S008C003P035R002A020
+    S008C003P035R002A021 S009C002P007R001A001 S009C002P007R001A003 S009C002P007R001A014 S009C002P008R001A014
+    S009C002P015R002A050 S009C002P016R001A002 S009C002P017R001A028 S009C002P017R001A029 S009C003P017R002A030
+    S009C003P025R002A054 S010C001P007R002A020 S010C002P016R002A055 S010C002P017R001A005 S010C002P017R001A018
+    S010C002P017R001A019 S010C002P019R001A001 S010C002P025R001A012 S010C003P007R002A043 S010C003P008R002A003
+    S010C003P016R001A055 S010C003P017R002A055 S011C001P002R001A008 S011C001P018R002A050 S011C002P008R002A059
+    S011C002P016R002A055 S011C002P017R001A020 S011C002P017R001A021 S011C002P018R002A055 S011C002P027R001A009
+    S011C002P027R001A010 S011C002P027R001A037 S011C003P001R001A055 S011C003P002R001A055 S011C003P008R002A012
+    S011C003P015R001A055 S011C003P016R001A055 S011C003P019R001A055 S011C003P025R001A055 S011C003P028R002A055
+    S012C001P019R001A060 S012C001P019R002A060 S012C002P015R001A055 S012C002P017R002A012 S012C002P025R001A060
+    S012C003P008R001A057 S012C003P015R001A055 S012C003P015R002A055 S012C003P016R001A055 S012C003P017R002A055
+    S012C003P018R001A055 S012C003P018R001A057 S012C003P019R002A011 S012C003P019R002A012 S012C003P025R001A055
+    S012C003P027R001A055 S012C003P027R002A009 S012C003P028R001A035 S012C003P028R002A055 S013C001P015R001A054
+    S013C001P017R002A054 S013C001P018R001A016 S013C001P028R001A040 S013C002P015R001A054 S013C002P017R002A054
+    S013C002P028R001A040 S013C003P008R002A059 S013C003P015R001A054 S013C003P017R002A054 S013C003P025R002A022
+    S013C003P027R001A055 S013C003P028R001A040 S014C001P027R002A040 S014C002P015R001A003 S014C002P019R001A029
+    S014C002P025R002A059 S014C002P027R002A040 S014C002P039R001A050 S014C003P007R002A059 S014C003P015R002A055
+    S014C003P019R002A055 S014C003P025R001A048 S014C003P027R002A040 S015C001P008R002A040 S015C001P016R001A055
+    S015C001P017R001A055 S015C001P017R002A055 S015C002P007R001A059 S015C002P008R001A003 S015C002P008R001A004
+    S015C002P008R002A040 S015C002P015R001A002 S015C002P016R001A001 S015C002P016R002A055 S015C003P008R002A007
+    S015C003P008R002A011 S015C003P008R002A012 S015C003P008R002A028 S015C003P008R002A040 S015C003P025R002A012
+    S015C003P025R002A017 S015C003P025R002A020 S015C003P025R002A021 S015C003P025R002A030 S015C003P025R002A033
+    S015C003P025R002A034 S015C003P025R002A036 S015C003P025R002A037 S015C003P025R002A044 S016C001P019R002A040
+    S016C001P025R001A011 S016C001P025R001A012 S016C001P025R001A060 S016C001P040R001A055 S016C001P040R002A055
+    S016C002P008R001A011 S016C002P019R002A040 S016C002P025R002A012 S016C003P008R001A011 S016C003P008R002A002
+    S016C003P008R002A003 S016C003P008R002A004 S016C003P008R002A006 S016C003P008R002A009 S016C003P019R002A040
+    S016C003P039R002A016 S017C001P016R002A031 S017C002P007R001A013 S017C002P008R001A009 S017C002P015R001A042
+    S017C002P016R002A031 S017C002P016R002A055 S017C003P007R002A013 S017C003P008R001A059 S017C003P016R002A031
+    S017C003P017R001A055 S017C003P020R001A059 S019C001P046R001A075 S019C002P042R001A094 S019C002P042R001A095
+    S019C002P042R001A096 S019C002P042R001A097 S019C002P042R001A098 S019C002P042R001A099 S019C002P042R001A100
+    S019C002P042R001A101 S019C002P042R001A102 S019C002P049R002A074 S019C002P049R002A079 S019C002P051R001A061
+    S019C003P046R001A061 S019C003P046R002A061 S019C003P046R002A062 S020C002P041R001A063 S020C002P041R001A064
+    S020C002P044R001A063 S020C002P044R001A064 S020C002P044R001A066 S020C002P044R001A084 S020C002P054R001A081
+    S021C001P059R001A108 S021C002P055R001A065 S021C002P055R001A092 S021C002P055R001A093 S021C002P057R001A064
+    S021C002P058R001A063 S021C002P058R001A064 S021C002P059R001A074 S021C002P059R001A075 S021C002P059R001A076
+    S021C002P059R001A077 S021C002P059R001A078 S021C002P059R001A079 S021C003P057R002A078 S021C003P057R002A079
+    S021C003P057R002A094 S022C002P061R001A113 S022C003P061R002A061 S022C003P061R002A062 S022C003P063R002A061
+    S022C003P063R002A062 S022C003P063R002A063 S022C003P063R002A064 S022C003P063R002A078 S022C003P064R002A061
+    S022C003P064R002A062 S022C003P065R002A061 S022C003P065R002A062 S022C003P065R002A119 S022C003P067R002A064
+    S023C002P055R001A114 S023C002P055R002A092 S023C002P059R001A075 S023C002P063R001A075 S023C003P055R002A093
+    S023C003P055R002A094 S023C003P061R002A061 S023C003P064R001A092 S024C001P063R001A109 S024C002P062R002A074
+    S024C002P067R001A100 S024C002P067R001A101 S024C002P067R001A102 S024C002P067R001A103 S024C003P062R002A074
+    S024C003P063R002A061 S024C003P063R002A062 S025C001P055R002A119 S025C003P056R002A119 S025C003P059R002A115
+    S026C002P044R001A061 S026C002P044R001A062 S026C002P070R001A092 S026C003P069R002A075 S026C003P074R002A061
+    S026C003P074R002A062 S026C003P075R001A117 S026C003P075R001A118 S027C001P082R001A063 S027C002P044R002A092
+    S027C002P079R001A061 S027C002P079R001A062 S027C002P079R001A063 S027C002P079R001A064 S027C002P082R001A092
+    S027C002P084R001A061 S027C002P084R001A062 S027C002P086R001A061 S027C003P041R002A087 S027C003P080R002A061
+    S027C003P082R002A061 S027C003P082R002A062 S027C003P086R002A061 S027C003P086R002A062 S028C001P087R001A061
+    S028C002P041R001A091 S028C002P087R001A061 S028C003P042R002A064 S028C003P046R002A063 S028C003P046R002A066
+    S028C003P046R002A067 S028C003P046R002A068 S028C003P046R002A069 S028C003P046R002A070 S028C003P046R002A071
+    S028C003P046R002A072 S028C003P046R002A074 S028C003P046R002A075 S028C003P046R002A077 S028C003P046R002A081
+    S028C003P046R002A082 S028C003P046R002A083 S028C003P046R002A084 S028C003P048R002A061 S028C003P048R002A062
+    S028C003P048R002A073 S028C003P073R002A073 S028C003P087R001A061 S028C003P087R002A061 S028C003P087R002A062
+    S029C001P043R002A092 S029C001P044R002A092 S029C001P048R001A073 S029C001P089R001A063 S029C002P041R001A074
+    S029C002P041R001A084 S029C002P044R001A091 S029C002P048R001A075 S029C002P048R001A081 S029C002P074R001A081
+    S029C002P074R001A095 S029C002P074R001A096 S029C002P080R001A091 S029C002P088R001A066 S029C002P089R001A065
+    S029C002P090R001A067 S029C003P008R002A065 S029C003P008R002A067 S029C003P041R001A089 S029C003P043R001A080
+    S029C003P043R001A092 S029C003P043R001A105 S029C003P043R002A085 S029C003P043R002A086 S029C003P044R002A106
+    S029C003P048R001A065 S029C003P048R002A073 S029C003P048R002A074 S029C003P048R002A075 S029C003P048R002A076
+    S029C003P048R002A092 S029C003P048R002A094 S029C003P051R002A073 S029C003P051R002A074 S029C003P051R002A075
+    S029C003P051R002A076 S029C003P051R002A077 S029C003P051R002A078 S029C003P051R002A079 S029C003P051R002A080
+    S029C003P051R002A081 S029C003P051R002A082 S029C003P051R002A083 S029C003P051R002A084 S029C003P051R002A085
+    S029C003P051R002A086 S029C003P051R002A110 S029C003P067R001A098 S029C003P074R002A110 S029C003P080R002A066
+    S029C003P088R002A078 S029C003P089R001A075 S029C003P089R002A061 S029C003P089R002A062 S029C003P089R002A063
+    S029C003P090R002A092 S029C003P090R002A095 S030C002P091R002A091 S030C002P091R002A092 S030C002P091R002A093
+    S030C002P091R002A094 S030C002P091R002A095 S030C002P091R002A096 S030C002P091R002A097 S030C002P091R002A098
+    S030C002P091R002A099 S030C002P091R002A100 S030C002P091R002A101 S030C002P091R002A102 S030C002P091R002A103
+    S030C002P091R002A104 S030C002P091R002A105 S030C003P044R002A065 S030C003P044R002A081 S030C003P044R002A084
+    S031C002P042R001A111 S031C002P051R001A061 S031C002P051R001A062 S031C002P067R001A067 S031C002P067R001A068
+    S031C002P067R001A069 S031C002P067R001A070 S031C002P067R001A071 S031C002P067R001A072 S031C002P082R001A075
+    S031C002P082R002A117 S031C002P097R001A061 S031C002P097R001A062 S031C003P043R002A074 S031C003P043R002A075
+    S031C003P044R002A094 S031C003P082R002A067 S031C003P082R002A068 S031C003P082R002A069 S031C003P082R002A070
+    S031C003P082R002A071 S031C003P082R002A072 S031C003P082R002A073 S031C003P082R002A075 S031C003P082R002A076
+    S031C003P082R002A077 S031C003P082R002A084 S031C003P082R002A085 S031C003P082R002A086 S032C002P067R001A092
+    S032C003P067R002A066 S032C003P067R002A067 S032C003P067R002A075 S032C003P067R002A076 S032C003P067R002A077
+"""
+NTU120_MISSING_SAMPLES: frozenset[str] = _names(_MISSING)
+NTU60_MISSING_SAMPLES: frozenset[str] = frozenset(n for n in NTU120_MISSING_SAMPLES if int(n[1:4]) <= 17)

@@ -1,0 +1,120 @@
+"""Self-describing model checkpoints: format version, model config, class names, preprocessing, weights,
+free metadata. :func:`load_checkpoint` rebuilds the model from the file alone.
+
+File layout (a dict saved with ``torch.save``, loadable with ``torch.load(weights_only=True)``)::
+
+    {"format": "stgcn", "format_version": 1,
+     "config": STGCNConfig.to_dict(), "class_names": [...] | None,
+     "preprocess": {...} | None, "metadata": {...}, "state_dict": {...}}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stgcn.errors import CheckpointError, ConfigError
+from stgcn.models.stgcn import STGCN, STGCNConfig
+from stgcn.utils.atomic import atomic_open
+
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "atomic_torch_save", "FORMAT_VERSION"]
+
+FORMAT = "stgcn"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the rebuilt model (eval mode) and what was saved with it."""
+
+    model: STGCN
+    config: STGCNConfig
+    class_names: list[str] | None = None
+    preprocess: dict[str, Any] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file in the target directory, then rename over ``path``."""
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
+
+
+def save_checkpoint(path: str | Path, model: STGCN, *, class_names: list[str] | None = None,
+                    preprocess: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None) -> None:
+    """Write a self-describing checkpoint atomically.
+
+    Args:
+        path: Destination file.
+        model: The model (a DDP/compiled wrapper is unwrapped).
+        class_names: Names of the classes, in label order.
+        preprocess: The test-time preprocessing the model expects (a ``PreprocessConfig.to_dict()``).
+        metadata: Free JSON-like data (training recipe, metrics, provenance).
+    """
+    model = getattr(model, "module", model)
+    model = getattr(model, "_orig_mod", model)
+    if class_names is not None and len(class_names) != model.config.num_classes:
+        raise ConfigError(f"{len(class_names)} class names given for a model with "
+                          f"{model.config.num_classes} classes")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_torch_save({
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "class_names": None if class_names is None else [str(c) for c in class_names],
+        "preprocess": preprocess,
+        "metadata": dict(metadata or {}),
+        "state_dict": state,
+    }, path)
+
+
+def read_checkpoint_file(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint's raw dict with ``weights_only=True``, with one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated zip, foreign pickle, ... all surface as various types
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CheckpointError(f"{path}: not a readable stgcn checkpoint (truncated or foreign file: {msg})") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        hint = ""
+        if isinstance(obj, dict) and any(str(k).startswith("st_gcn_networks.") for k in obj):
+            hint = "; it looks like an original ST-GCN state_dict: run `stgcn convert original` first"
+        raise CheckpointError(f"{path}: not an stgcn checkpoint (no 'format': 'stgcn' entry){hint}")
+    version = obj.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format_version {version!r} is not supported "
+                              f"(this stgcn reads up to {FORMAT_VERSION})")
+    for key in ("config", "state_dict"):
+        if not isinstance(obj.get(key), dict):
+            raise CheckpointError(f"{path}: checkpoint lacks its '{key}' entry")
+    return obj
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Rebuild a model from a checkpoint written by :func:`save_checkpoint`.
+
+    The weights must match the saved config exactly (strict key and shape matching).
+
+    Raises:
+        CheckpointError: missing, truncated or foreign file, or weights that do not fit the config.
+    """
+    obj = read_checkpoint_file(path, map_location)
+    try:
+        config = STGCNConfig.from_dict(obj["config"])
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: invalid model config ({e})") from None
+    model = STGCN(config)
+    try:
+        model.load_state_dict(obj["state_dict"], strict=True)
+    except RuntimeError as e:
+        msg = " ".join(str(e).split())[:300]
+        raise CheckpointError(f"{path}: weights do not match the saved config ({msg})") from None
+    model.eval()
+    return Checkpoint(model=model, config=config, class_names=obj.get("class_names"),
+                      preprocess=obj.get("preprocess"), metadata=obj.get("metadata") or {})

@@ -1,0 +1,295 @@
+"""Pose estimation from video with MediaPipe Pose, and the mapping of its landmarks to skeleton layouts.
+
+MediaPipe's legacy ``mediapipe.solutions.pose`` (pinned to ``mediapipe==0.10.14``, extra ``video``, whose
+wheel ships the ``pose_landmark_full`` model so nothing is downloaded) tracks one person per frame and gives
+33 landmarks: x and y as fractions of the image width and height, z (depth relative to the hips, on the
+scale of x) and a visibility in [0, 1].
+
+:func:`extract_pose` keeps them in pixels, ``(x * W, y * H, z * W, visibility)``, with all-zero landmarks in
+frames where no person was found. :func:`landmarks_to_layout` maps them to a layout:
+
+* ``mediapipe-pose-33``: the landmarks as they are;
+* ``openpose-18``: the OpenPose COCO-18 joints (the layout of the original Kinetics model); MediaPipe has
+  no neck, so the neck is the midpoint of the shoulders, with the smaller of their two scores;
+* ``coco-17``: the 17 COCO keypoints, all of which MediaPipe has.
+
+:func:`normalize_original` is the original ST-GCN demo's normalisation for OpenPose input,
+``(x / W - 0.5, y / H - 0.5, score)``, with joints that were not detected set to 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stgcn.errors import ConfigError, DataError, StgcnError
+from stgcn.graph.layouts import Layout, get_layout
+
+__all__ = [
+    "PoseSequence", "POSE_LAYOUTS", "MEDIAPIPE_TO_OPENPOSE_18", "MEDIAPIPE_TO_COCO_17", "extract_pose",
+    "landmarks_to_layout", "normalize_original", "read_video_frames", "video_info", "VideoInfo",
+]
+
+logger = logging.getLogger(__name__)
+
+POSE_LAYOUTS = ("openpose-18", "coco-17", "mediapipe-pose-33")
+
+# MediaPipe landmark index of each OpenPose COCO-18 joint; None = neck (shoulders' midpoint).
+MEDIAPIPE_TO_OPENPOSE_18: tuple[int | None, ...] = (
+    0,     # nose
+    None,  # neck = midpoint of left (11) and right (12) shoulders
+    12,    # right_shoulder
+    14,    # right_elbow
+    16,    # right_wrist
+    11,    # left_shoulder
+    13,    # left_elbow
+    15,    # left_wrist
+    24,    # right_hip
+    26,    # right_knee
+    28,    # right_ankle
+    23,    # left_hip
+    25,    # left_knee
+    27,    # left_ankle
+    5,     # right_eye
+    2,     # left_eye
+    8,     # right_ear
+    7,     # left_ear
+)
+
+# MediaPipe landmark index of each COCO-17 keypoint.
+MEDIAPIPE_TO_COCO_17: tuple[int, ...] = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+
+_LEFT_SHOULDER, _RIGHT_SHOULDER = 11, 12
+
+
+def _import_cv2():  # noqa: ANN202
+    try:
+        import cv2
+    except ImportError:
+        raise StgcnError("reading videos needs OpenCV, which the 'video' extra installs: "
+                         "pip install 'stgcn[video]'") from None
+    return cv2
+
+
+def _import_mediapipe():  # noqa: ANN202
+    try:
+        import mediapipe as mp
+        solutions = mp.solutions
+    except (ImportError, AttributeError):
+        raise StgcnError("pose extraction needs MediaPipe with its legacy 'solutions' API, which the 'video' "
+                         "extra installs: pip install 'stgcn[video]' (mediapipe==0.10.14)") from None
+    return solutions
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """A video's size, frame rate and (container-reported, possibly approximate) frame count."""
+
+    width: int
+    height: int
+    fps: float
+    num_frames: int
+
+
+def video_info(path: str | Path) -> VideoInfo:
+    """Open a video and read its properties.
+
+    Raises:
+        DataError: missing or unreadable file.
+    """
+    cv2 = _import_cv2()
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such video file")
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise DataError(f"{path}: cannot open as a video (unknown format or corrupt file)")
+        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) or 30.0
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        cap.release()
+    if width <= 0 or height <= 0:
+        raise DataError(f"{path}: cannot read the video's frame size")
+    return VideoInfo(width, height, fps, max(count, 0))
+
+
+def read_video_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Decode a video frame by frame (one frame in memory at a time).
+
+    Yields:
+        Frames as (H, W, 3) uint8 arrays in RGB order.
+
+    Raises:
+        DataError: missing or unreadable file, or a video without frames.
+    """
+    cv2 = _import_cv2()
+    video_info(path)  # existence and readability checks
+    cap = cv2.VideoCapture(str(path))
+    count = 0
+    try:
+        while max_frames is None or count < max_frames:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            count += 1
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
+    if count == 0:
+        raise DataError(f"{path}: no frame could be decoded")
+
+
+@dataclass
+class PoseSequence:
+    """MediaPipe Pose landmarks of a video, in pixels.
+
+    Attributes:
+        landmarks: (T, 1, 33, 4) float32: ``x, y`` in pixels, ``z`` (depth relative to the hips, on the
+            scale of x, in pixels), visibility. All zero in frames without a detected person.
+        width: Frame width W in pixels.
+        height: Frame height H in pixels.
+        fps: Frames per second.
+        source: The video file.
+    """
+
+    landmarks: np.ndarray
+    width: int
+    height: int
+    fps: float
+    source: str = ""
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.landmarks.shape[0])
+
+    @property
+    def detected(self) -> np.ndarray:
+        """(T,) bool: frames in which a person was found."""
+        return np.any(self.landmarks[:, 0] != 0, axis=(1, 2))
+
+    def keypoints(self, layout: str | Layout = "openpose-18", channels: tuple[str, ...] = ("x", "y", "score"),
+                  *, normalize: bool = False) -> np.ndarray:
+        """The landmarks in a layout's joint order.
+
+        Args:
+            layout: ``openpose-18``, ``coco-17`` or ``mediapipe-pose-33``.
+            channels: Which channels, in order, from ``x``, ``y``, ``z`` and ``score``.
+            normalize: Divide x (and z) by W and y by H and subtract 0.5 from x and y, zeroing undetected
+                joints (the original demo's normalisation, :func:`normalize_original`); else pixels.
+
+        Shape:
+            Returns (T, 1, V, len(channels)) float32.
+        """
+        kp = landmarks_to_layout(self.landmarks, layout)
+        if normalize:
+            kp = normalize_original(kp, self.width, self.height)
+        return select_channels(kp, channels)
+
+
+def select_channels(keypoints: np.ndarray, channels: tuple[str, ...]) -> np.ndarray:
+    """Pick channels by name from ``(..., 4)`` keypoints ordered ``x, y, z, score``.
+
+    ``visibility``, ``confidence`` and ``c`` are accepted as names of the score.
+    """
+    index = {"x": 0, "y": 1, "z": 2, "score": 3, "visibility": 3, "confidence": 3, "c": 3}
+    try:
+        picks = [index[c.lower()] for c in channels]
+    except KeyError as e:
+        raise ConfigError(f"pose keypoints have no channel {e.args[0]!r}; valid channels are x, y, z, "
+                          f"score") from None
+    return np.ascontiguousarray(keypoints[..., picks], dtype=np.float32)
+
+
+def landmarks_to_layout(landmarks: np.ndarray, layout: str | Layout) -> np.ndarray:
+    """Map MediaPipe's 33 landmarks to another layout's joints (see the module docstring).
+
+    Shape:
+        landmarks: (..., 33, 4) with ``x, y, z, visibility`` -> (..., V, 4).
+    """
+    lay = get_layout(layout)
+    if landmarks.shape[-2:] != (33, 4):
+        raise DataError(f"MediaPipe landmarks must have shape (..., 33, 4), got {tuple(landmarks.shape)}")
+    if lay.name == "mediapipe-pose-33":
+        return landmarks.astype(np.float32, copy=True)
+    if lay.name == "coco-17":
+        return landmarks[..., list(MEDIAPIPE_TO_COCO_17), :].astype(np.float32)
+    if lay.name != "openpose-18":
+        raise ConfigError(f"cannot map MediaPipe Pose landmarks to layout {lay.name!r}; supported layouts are "
+                          f"{', '.join(POSE_LAYOUTS)}")
+    idx = [0 if i is None else i for i in MEDIAPIPE_TO_OPENPOSE_18]
+    out = landmarks[..., idx, :].astype(np.float32)
+    left, right = landmarks[..., _LEFT_SHOULDER, :], landmarks[..., _RIGHT_SHOULDER, :]
+    neck = (left + right) / 2
+    neck[..., 3] = np.minimum(left[..., 3], right[..., 3])
+    out[..., 1, :] = neck
+    return out
+
+
+def normalize_original(keypoints: np.ndarray, width: float, height: float) -> np.ndarray:
+    """The original ST-GCN demo's normalisation: ``x / W - 0.5``, ``y / H - 0.5`` (z, if present, ``/ W``),
+    score kept; joints with score 0 (not detected) become all 0.
+
+    Shape:
+        keypoints: (..., 4) pixels ``x, y, z, score`` -> same shape.
+    """
+    out = keypoints.astype(np.float32, copy=True)
+    out[..., 0] = out[..., 0] / width - 0.5
+    out[..., 1] = out[..., 1] / height - 0.5
+    out[..., 2] = out[..., 2] / width
+    out[keypoints[..., 3] <= 0] = 0
+    return out
+
+
+def extract_pose(video: str | Path, *, model_complexity: int = 1, min_detection_confidence: float = 0.5,
+                 min_tracking_confidence: float = 0.5, max_frames: int | None = None,
+                 on_frame: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> PoseSequence:
+    """Run MediaPipe Pose (legacy ``solutions.pose``, tracking mode) on every frame of a video.
+
+    Args:
+        video: Video file (anything OpenCV's FFmpeg backend reads).
+        model_complexity: 0 (lite), 1 (full, the default and the model shipped in the 0.10.14 wheel) or 2
+            (heavy, downloaded by MediaPipe on first use).
+        min_detection_confidence: MediaPipe's person-detection threshold.
+        min_tracking_confidence: MediaPipe's landmark-tracking threshold.
+        max_frames: Stop after this many frames.
+        on_frame: Called as ``on_frame(index, frame_rgb, landmarks (1, 33, 4))`` after each frame (for
+            progress or live drawing).
+
+    Returns:
+        The landmarks of every frame, in pixels.
+
+    Raises:
+        DataError: unreadable video. StgcnError: MediaPipe/OpenCV missing.
+    """
+    if model_complexity not in (0, 1, 2):
+        raise ConfigError(f"model_complexity must be 0, 1 or 2, got {model_complexity!r}")
+    info = video_info(video)
+    solutions = _import_mediapipe()
+    rows: list[np.ndarray] = []
+    with warnings.catch_warnings(), solutions.pose.Pose(static_image_mode=False, model_complexity=model_complexity,
+                             smooth_landmarks=True, enable_segmentation=False,
+                             min_detection_confidence=min_detection_confidence,
+                             min_tracking_confidence=min_tracking_confidence) as pose:
+        # mediapipe 0.10.14 calls a protobuf API that newer protobuf releases flag as deprecated
+        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+        for i, frame in enumerate(read_video_frames(video, max_frames)):
+            h, w = frame.shape[:2]
+            result = pose.process(frame)
+            lm = np.zeros((1, 33, 4), dtype=np.float32)
+            if result.pose_landmarks is not None:
+                lm[0] = [(p.x * w, p.y * h, p.z * w, p.visibility) for p in result.pose_landmarks.landmark]
+            rows.append(lm)
+            if on_frame is not None:
+                on_frame(i, frame, lm)
+    landmarks = np.stack(rows)
+    found = int(np.any(landmarks != 0, axis=(1, 2, 3)).sum())
+    logger.info("%s: %d frames, a person found in %d", video, len(rows), found)
+    return PoseSequence(landmarks, info.width, info.height, info.fps, str(video))
