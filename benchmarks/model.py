@@ -53,7 +53,8 @@ from torch import nn
 
 from benchmarks.baseline import baseline_from_stgcn
 from stgcn.inference.optimize import optimize_for_inference
-from stgcn.models.stgcn import STGCN, GraphConfig, STGCNConfig
+from stgcn.models.config import GraphConfig, STGCNConfig
+from stgcn.models.stgcn import STGCN
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 from stgcn.inference.predict import Predictor
-from stgcn.models.stgcn import STGCN, STGCNConfig
+from stgcn.models.config import STGCNConfig
+from stgcn.models.stgcn import STGCN
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "stream.json"

@@ -10,7 +10,8 @@ from stgcn.errors import CheckpointError, ConfigError, DataError, StgcnError
 from stgcn.graph.layouts import Layout, get_layout, load_layout
 from stgcn.graph.partitions import Graph
 from stgcn.inference.predict import PredictionStream, Predictor
-from stgcn.models.stgcn import STGCN, GraphConfig, STGCNConfig
+from stgcn.models.config import GraphConfig, STGCNConfig
+from stgcn.models.stgcn import STGCN
 
 __version__ = "0.1.0"
 

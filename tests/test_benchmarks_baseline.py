@@ -16,7 +16,8 @@ from torch import nn
 
 from benchmarks.baseline import BaselineSTGCN, baseline_from_stgcn, copy_weights
 from stgcn.inference.optimize import FusedSTGCN, optimize_for_inference
-from stgcn.models.stgcn import STGCN, GraphConfig, STGCNConfig
+from stgcn.models.config import GraphConfig, STGCNConfig
+from stgcn.models.stgcn import STGCN
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "st_gcn_kinetics"
 

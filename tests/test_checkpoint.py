@@ -10,7 +10,8 @@ import torch
 from stgcn.cli.main import main
 from stgcn.engine.checkpoint import load_checkpoint, save_checkpoint
 from stgcn.errors import CheckpointError, ConfigError
-from stgcn.models.stgcn import STGCN, GraphConfig, STGCNConfig
+from stgcn.models.config import GraphConfig, STGCNConfig
+from stgcn.models.stgcn import STGCN
 
 
 def tiny(**kw) -> STGCN:

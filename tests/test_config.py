@@ -17,7 +17,7 @@ from stgcn.engine.config import (
     parse_override,
 )
 from stgcn.errors import ConfigError
-from stgcn.models.stgcn import DEFAULT_BLOCKS
+from stgcn.models.config import DEFAULT_BLOCKS
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 BASE = {"data": {"store": "some/store"}}

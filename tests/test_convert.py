@@ -13,7 +13,7 @@ from stgcn.convert.original import convert_original
 from stgcn.engine.checkpoint import load_checkpoint
 from stgcn.errors import CheckpointError
 from stgcn.graph.partitions import Graph
-from stgcn.models.stgcn import DEFAULT_BLOCKS
+from stgcn.models.config import DEFAULT_BLOCKS
 
 from .original_graph import original_adjacency
 

@@ -25,7 +25,8 @@ from stgcn.engine.evaluate import (
     save_scores,
 )
 from stgcn.errors import DataError
-from stgcn.models.stgcn import STGCN, GraphConfig, STGCNConfig
+from stgcn.models.config import GraphConfig, STGCNConfig
+from stgcn.models.stgcn import STGCN
 
 # 6 samples, 3 classes; predictions (argmax): 0, 1, 1, 2, 0, 2; labels: 0, 1, 2, 2, 1, 1
 SCORES = np.array([[3.0, 1, 0], [0, 2, 1], [0, 5, 4], [1, 0, 2], [2, 1, 0.5], [0, 1, 3]])

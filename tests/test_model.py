@@ -11,16 +11,8 @@ import torch
 from stgcn.errors import ConfigError
 from stgcn.graph.layouts import Layout
 from stgcn.graph.partitions import Graph
-from stgcn.models.stgcn import (
-    STGCN,
-    GraphConfig,
-    GraphConv,
-    STGCNConfig,
-    _edge_conv,
-    _edge_list,
-    _edge_weights,
-    _EdgeGraphConv,
-)
+from stgcn.models.config import GraphConfig, STGCNConfig
+from stgcn.models.stgcn import STGCN, GraphConv, _edge_conv, _edge_list, _edge_weights, _EdgeGraphConv
 
 GOLDEN = Path(__file__).parent / "data" / "golden_model.npz"
 PATH = Layout(name="path4", joints=("j0", "j1", "j2", "j3"), edges=((0, 1), (1, 2), (2, 3)), center=1)

@@ -23,7 +23,7 @@ from stgcn.inference.predict import (
     temporal_receptive_field,
     window_bounds,
 )
-from stgcn.models.stgcn import STGCNConfig
+from stgcn.models.config import STGCNConfig
 from tests.use_utils import CLASS_NAMES, random_clip, small_checkpoint, small_model
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from stgcn.engine.checkpoint import save_checkpoint
-from stgcn.models.stgcn import STGCN, GraphConfig, STGCNConfig
+from stgcn.models.config import GraphConfig, STGCNConfig
+from stgcn.models.stgcn import STGCN
 
 SMALL_BLOCKS = ((8, 1), (16, 2))
 CLASS_NAMES = ["wave", "jump", "sit", "kick"]

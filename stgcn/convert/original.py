@@ -16,7 +16,8 @@ import torch
 
 from stgcn.errors import CheckpointError
 from stgcn.graph.partitions import Graph
-from stgcn.models.stgcn import DEFAULT_BLOCKS, STGCN, GraphConfig, STGCNConfig
+from stgcn.models.config import DEFAULT_BLOCKS, GraphConfig, STGCNConfig
+from stgcn.models.stgcn import STGCN
 
 __all__ = ["convert_original", "load_original_state_dict"]
 

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from stgcn.errors import CheckpointError, ConfigError
-from stgcn.models.stgcn import STGCN, STGCNConfig
+from stgcn.models.config import STGCNConfig
+from stgcn.models.stgcn import STGCN
 from stgcn.utils.atomic import atomic_open
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "atomic_torch_save", "FORMAT_VERSION"]

@@ -26,7 +26,7 @@ from typing import Any, Union
 
 from stgcn.data.transforms import AugmentConfig, PreprocessConfig
 from stgcn.errors import ConfigError
-from stgcn.models.stgcn import DEFAULT_BLOCKS, GraphConfig, STGCNConfig
+from stgcn.models.config import DEFAULT_BLOCKS, GraphConfig, STGCNConfig
 
 __all__ = [
     "TrainConfig", "DataConfig", "SyntheticConfig", "ModelConfig", "GraphSection", "OptimConfig", "RunConfig",

@@ -48,7 +48,8 @@ from stgcn.engine.checkpoint import atomic_torch_save, save_checkpoint
 from stgcn.engine.config import TrainConfig, dump_config
 from stgcn.engine.evaluate import autocast_context, compute_metrics, format_metrics, predict_scores
 from stgcn.errors import CheckpointError, ConfigError, DataError, StgcnError
-from stgcn.models.stgcn import STGCN, STGCNConfig
+from stgcn.models.config import STGCNConfig
+from stgcn.models.stgcn import STGCN
 from stgcn.utils.atomic import atomic_write_text
 
 __all__ = ["train", "TrainResult", "EpochSampler", "LRSchedule", "build_optimizer", "open_training_store",

@@ -50,7 +50,8 @@ from stgcn.data.transforms import PreprocessConfig, build_transform, take_frames
 from stgcn.engine.checkpoint import Checkpoint, load_checkpoint
 from stgcn.errors import ConfigError, DataError
 from stgcn.graph.layouts import Layout, get_layout
-from stgcn.models.stgcn import STGCN, STGCNConfig
+from stgcn.models.config import STGCNConfig
+from stgcn.models.stgcn import STGCN
 
 __all__ = [
     "Predictor", "Prediction", "WindowPrediction", "PredictionStream", "SHORT_POLICIES",
