@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from stgcn.cli.main import main
+from stgcn.cli import main
 from stgcn.engine.checkpoint import load_checkpoint, save_checkpoint
 from stgcn.errors import CheckpointError, ConfigError
 from stgcn.models.config import GraphConfig, STGCNConfig

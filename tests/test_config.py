@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stgcn.cli.main import main
+from stgcn.cli import main
 from stgcn.engine.config import (
     TrainConfig,
     config_from_dict,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from benchmarks.baseline import BaselineSTGCN
-from stgcn.cli.main import main
+from stgcn.cli import main
 from stgcn.convert.original import convert_original
 from stgcn.engine.checkpoint import load_checkpoint
 from stgcn.errors import CheckpointError

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from stgcn.cli.main import main
+from stgcn.cli import main
 from stgcn.data.synthetic import make_synthetic_store
 from stgcn.data.transforms import PreprocessConfig, build_transform
 from stgcn.engine.checkpoint import load_checkpoint, save_checkpoint

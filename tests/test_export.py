@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from stgcn.cli.main import main
+from stgcn.cli import main
 from stgcn.errors import ConfigError
 from stgcn.inference.export import ExportError, export_checkpoint, export_model, inference_copy
 from tests.use_utils import CLASS_NAMES, small_checkpoint, small_model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stgcn.cli.main import main
+from stgcn.cli import main
 from stgcn.engine.evaluate import Scores, save_scores
 from stgcn.engine.fuse import fuse_files, fuse_scores
 from stgcn.errors import ConfigError, DataError

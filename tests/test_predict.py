@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from stgcn.cli.main import main
+from stgcn.cli import main
 from stgcn.data.readers.keypoints import save_keypoints
 from stgcn.data.transforms import PreprocessConfig, build_transform
 from stgcn.engine.checkpoint import load_checkpoint

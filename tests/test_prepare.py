@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from stgcn.cli.main import main
+from stgcn.cli import main
 from stgcn.data.prepare import _ordered_map, prepare
 from stgcn.errors import ConfigError
 from tests.source_writers import msr_text

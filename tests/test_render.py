@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stgcn.cli.main import main
+from stgcn.cli import main
 from stgcn.data.transforms import PreprocessConfig
 from stgcn.errors import ConfigError, DataError
 from stgcn.graph.layouts import BUILTIN_LAYOUTS, Layout

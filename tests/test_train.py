@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from stgcn.cli.main import main
+from stgcn.cli import main
 from stgcn.data.store import open_store
 from stgcn.engine.checkpoint import load_checkpoint
 from stgcn.engine.config import config_from_dict, parse_config

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from stgcn.cli.main import main
+from stgcn.cli import main
 from stgcn.data.transforms import PreprocessConfig
 from stgcn.errors import ConfigError
 from stgcn.inference.pose import MEDIAPIPE_TO_COCO_17, PoseSequence, landmarks_to_layout, normalize_original
