@@ -5,69 +5,50 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stgcn.data.readers.base import DatasetFormat
 
 
 def add_prepare_parser(sub: argparse._SubParsersAction) -> None:
+    """``stgcn prepare FORMAT SRC OUT``: one sub-command per declared format, one flag per declared option."""
+    from stgcn.data.readers import FORMATS
+
     p = sub.add_parser("prepare", help="convert a skeleton dataset into a dataset store",
                        description="Convert a source dataset (FORMAT SRC) into a memory-mapped dataset store "
                                    "OUT with its standard splits. Atomic: OUT appears only when complete.")
     fmts = p.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    for declared in FORMATS:
+        add_format_parser(fmts, declared)
 
-    def fmt(name: str, help: str, src: str) -> argparse.ArgumentParser:
-        f = fmts.add_parser(name, help=help, description=help)
-        f.add_argument("src", type=Path, help=src)
-        f.add_argument("out", type=Path, help="store directory to create")
-        f.add_argument("--dtype", default="float32", choices=["float32", "float16"],
-                       help="storage precision (float16 halves the size)")
-        f.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count, max 8)")
-        f.add_argument("--overwrite", action="store_true", help="replace an existing store at OUT")
-        f.add_argument("--no-progress", action="store_true", help="no progress bar")
-        f.set_defaults(func=cmd_prepare, options=[])
-        return f
 
-    def opt(f: argparse.ArgumentParser, flag: str, **kwargs: object) -> None:
-        action = f.add_argument(flag, **kwargs)  # type: ignore[arg-type]
-        f.get_default("options").append(action.dest)
-
-    f = fmt("nw-ucla", "Northwestern-UCLA (CTR-GCN all_sqe JSON release); train views 1-2, test view 3",
-            "folder of aAA_sSS_eEE_vVV.json files")
-    opt(f, "--test-view", type=int, default=3, choices=[1, 2, 3], help="held-out view (default 3)")
-    f = fmt("msr-action3d", "MSR Action3D skeleton txt files; cross-subject split (odd subjects train)",
-            "folder of aAA_sSS_eEE_skeleton3D.txt files")
-    opt(f, "--action-set", default="all", choices=["all", "AS1", "AS2", "AS3"],
-        help="all 20 actions or one 8-action subset (default all)")
-    f = fmt("utkinect", "UTKinect-Action3D sequences cut into action segments; cross-subject split",
-            "folder with joints_sSS_eEE.txt and actionLabel.txt")
-    opt(f, "--boundaries", default="original", choices=["original", "modified"],
-        help="segment boundaries from actionLabel.txt (original) or actionLabel_modified.txt")
-    f = fmt("ntu", "NTU RGB+D 60/120 raw .skeleton files; xsub/xview (60) or xsub/xset (120) splits",
-            "folder of SsssCcccPpppRrrrAaaa.skeleton files")
-    opt(f, "--variant", default="ntu60", choices=["ntu60", "ntu120"], help="NTU RGB+D 60 or 120 (default 60)")
-    opt(f, "--max-bodies", type=int, default=2, help="bodies kept per clip (default 2)")
-    opt(f, "--missing-list", type=Path, default=None,
-        help="file of sample names to skip (default: the published list of samples with missing skeletons)")
-    f = fmt("kinetics-json", "Kinetics-skeleton release (one JSON per video + label JSON)",
-            "folder with kinetics_train/, kinetics_val/ and their *_label.json files")
-    opt(f, "--max-persons", type=int, default=2, help="persons kept per frame, by score (default 2)")
-    opt(f, "--class-names", type=Path, default=None, help="text file of class names, one per line")
-    f = fmt("stgcn-npy", "the original ST-GCN {train,val}_data.npy + {train,val}_label.pkl",
-            "folder with train_data.npy, train_label.pkl, val_data.npy, val_label.pkl")
-    opt(f, "--layout", default=None, help="layout name or file (default: from V: 18 openpose-18, 25 ntu-rgb+d)")
-    opt(f, "--channels", default=None, help="comma-separated channel names (default x,y,score for 2-D, x,y,z)")
-    opt(f, "--class-names", type=Path, default=None, help="text file of class names, one per line")
-    f = fmt("pyskl", "PYSKL / MMAction2 annotation pickle (read with a restricted unpickler)", "the .pkl file")
-    opt(f, "--layout", default=None, help="layout name or file (default: from V: 17 coco-17, 25 ntu-rgb+d)")
-    opt(f, "--class-names", type=Path, default=None, help="text file of class names, one per line")
-    opt(f, "--max-persons", type=int, default=None, help="persons kept per clip (default: the most in a clip)")
-    opt(f, "--normalize", action="store_true", default=None,
-        help="divide 2-D coordinates by each clip's img_shape (to [0, 1])")
-    f = fmt("keypoints", "our keypoints JSON/NPZ clips and OpenPose JSON folders (custom data)",
-            "folder of clip files / OpenPose folders (optionally in split sub-folders)")
-    opt(f, "--layout", default=None, help="layout name or file (default: from the files)")
-    opt(f, "--labels", type=Path, default=None, help="CSV with columns name,label[,split]")
-    opt(f, "--class-names", type=Path, default=None, help="text file of class names, one per line")
-    opt(f, "--max-persons", type=int, default=None,
-        help="persons kept per clip (default: the most in a clip file; 2 for OpenPose folders)")
+def add_format_parser(fmts: argparse._SubParsersAction, declared: DatasetFormat) -> argparse.ArgumentParser:
+    """The sub-parser of one format: SRC, OUT, the common prepare flags and the format's declared options."""
+    f = fmts.add_parser(declared.name, help=declared.help, description=declared.help)
+    f.add_argument("src", type=Path, help=declared.src_help)
+    f.add_argument("out", type=Path, help="store directory to create")
+    f.add_argument("--dtype", default="float32", choices=["float32", "float16"],
+                   help="storage precision (float16 halves the size)")
+    f.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count, max 8)")
+    f.add_argument("--overwrite", action="store_true", help="replace an existing store at OUT")
+    f.add_argument("--no-progress", action="store_true", help="no progress bar")
+    options = []
+    for opt in declared.options:
+        if not opt.cli:
+            continue
+        if opt.flag:
+            f.add_argument(opt.cli_flag, dest=opt.name, action="store_true", default=None, help=opt.help)
+        else:
+            kwargs: dict[str, Any] = {"default": opt.default, "help": opt.help}
+            if opt.type is not str:
+                kwargs["type"] = opt.type
+            if opt.choices is not None:
+                kwargs["choices"] = list(opt.choices)
+            f.add_argument(opt.cli_flag, dest=opt.name, **kwargs)
+        options.append(opt.name)
+    f.set_defaults(func=cmd_prepare, options=options)
+    return f
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:

@@ -1,8 +1,8 @@
 """``stgcn prepare``: convert a source dataset into a dataset store.
 
-:func:`prepare` asks the format's reader for a :class:`~stgcn.reading.SourcePlan`, maps its work units over
+:func:`prepare` asks the format's reader for a :class:`~stgcn.data.readers.base.SourcePlan`, maps its work units over
 worker processes (in order, with a bounded number in flight, so memory stays bounded whatever the dataset
-size) and streams the clips into a :class:`~stgcn.store.StoreWriter`, which makes the store appear
+size) and streams the clips into a :class:`~stgcn.data.store.StoreWriter`, which makes the store appear
 atomically at the end. Samples a reader skips on purpose (a published list of broken samples, an all-zero
 sequence) are logged as warnings and counted in the manifest (``counts.skipped``).
 """
@@ -17,15 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from stgcn.data.readers.base import Skipped, SourcePlan
-from stgcn.data.readers.keypoints import plan_keypoints
-from stgcn.data.readers.kinetics_json import plan_kinetics_json
-from stgcn.data.readers.msr_action3d import plan_msr_action3d
-from stgcn.data.readers.ntu import plan_ntu
-from stgcn.data.readers.nw_ucla import plan_nw_ucla
-from stgcn.data.readers.pyskl import plan_pyskl
-from stgcn.data.readers.stgcn_npy import plan_stgcn_npy
-from stgcn.data.readers.utkinect import plan_utkinect
+from stgcn.data.readers import FORMATS
+from stgcn.data.readers.base import DatasetFormat, Skipped, SourcePlan
 from stgcn.data.store import DTYPES, SkeletonStore, StoreWriter
 from stgcn.errors import ConfigError
 
@@ -33,34 +26,24 @@ __all__ = ["PREPARE_FORMATS", "prepare", "plan_source"]
 
 log = logging.getLogger(__name__)
 
-# format name -> the reader's plan function (see each reader module for its options)
-PREPARE_FORMATS: dict[str, Callable[..., SourcePlan]] = {
-    "nw-ucla": plan_nw_ucla,
-    "msr-action3d": plan_msr_action3d,
-    "utkinect": plan_utkinect,
-    "ntu": plan_ntu,
-    "kinetics-json": plan_kinetics_json,
-    "stgcn-npy": plan_stgcn_npy,
-    "pyskl": plan_pyskl,
-    "keypoints": plan_keypoints,
-}
+# format name -> its declaration (name, help, options, plan function; see stgcn.data.readers)
+PREPARE_FORMATS: dict[str, DatasetFormat] = {f.name: f for f in FORMATS}
 
 
 def plan_source(fmt: str, src: str | Path, **options: Any) -> SourcePlan:
     """The conversion plan of ``src`` read as format ``fmt``.
 
+    The options are checked against the format's declared options (:class:`~stgcn.data.readers.base.ReaderOption`)
+    before the reader's plan function sees them; options not given take their declared defaults.
+
     Raises:
-        ConfigError: unknown format (the message lists the valid ones) or an option the format lacks.
+        ConfigError: unknown format (the message lists the valid ones), an option the format does not declare
+            (the message lists the valid ones) or a value of the wrong type or choice (the message names it).
     """
     if fmt not in PREPARE_FORMATS:
         raise ConfigError(f"unknown dataset format {fmt!r}; valid formats are {', '.join(PREPARE_FORMATS)}")
-    plan_fn = PREPARE_FORMATS[fmt]
-    try:
-        return plan_fn(src, **options)
-    except TypeError as e:
-        if "unexpected keyword" in str(e):
-            raise ConfigError(f"format {fmt!r}: {e}".replace(f"{plan_fn.__name__}() ", "")) from None
-        raise
+    declared = PREPARE_FORMATS[fmt]
+    return declared.plan(src, **declared.check_options(options))
 
 
 def _ordered_map(fn: Callable[[Any], Any], units: Iterable[Any], workers: int, window: int) -> Iterator[Any]:
@@ -112,7 +95,7 @@ def prepare(
         workers: Worker processes (default: the CPU count, at most 8; 0 or 1: in this process).
         overwrite: Replace an existing store at ``out``.
         progress: Show a tqdm progress bar (needs the ``data`` extra; without it, no bar).
-        **options: Format options (see the reader's ``plan_<format>``).
+        **options: Format options, as the format declares them (the reader module's ``FORMAT``).
 
     Returns:
         The opened store.

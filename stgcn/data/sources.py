@@ -5,8 +5,8 @@ detection scores (or None) and metadata with the clip's layout; :func:`to_channe
 channels a model expects (e.g. ``x, y, score``).
 
 Supported: our keypoints JSON/NPZ (:mod:`stgcn.data.readers.keypoints`), an OpenPose per-frame JSON folder or a
-single OpenPose frame, a NW-UCLA JSON, a Kinetics-skeleton JSON, an MSR Action3D ``*_skeleton3D.txt``, a
-UTKinect ``joints_*.txt`` sequence and an NTU ``.skeleton`` file.
+single OpenPose frame (:mod:`stgcn.data.readers.openpose`), a NW-UCLA JSON, a Kinetics-skeleton JSON, an MSR
+Action3D ``*_skeleton3D.txt``, a UTKinect ``joints_*.txt`` sequence and an NTU ``.skeleton`` file.
 """
 
 from __future__ import annotations
@@ -17,17 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from stgcn.data.readers.base import read_json
-from stgcn.data.readers.keypoints import (
-    is_openpose_folder,
-    read_keypoints_file,
-    read_openpose_folder,
-    read_openpose_frames,
-)
+from stgcn.data.readers.base import check_keypoints, read_json
+from stgcn.data.readers.keypoints import read_keypoints_file
 from stgcn.data.readers.kinetics_json import parse_kinetics_clip
 from stgcn.data.readers.msr_action3d import read_msr_action3d_file
 from stgcn.data.readers.ntu import read_ntu_file
 from stgcn.data.readers.nw_ucla import read_nw_ucla_file
+from stgcn.data.readers.openpose import is_openpose_folder, read_openpose_folder, read_openpose_frames
 from stgcn.data.readers.utkinect import read_utkinect_sequence
 from stgcn.errors import DataError
 from stgcn.graph.layouts import Layout, get_layout
@@ -38,19 +34,13 @@ CLIP_FORMATS = ("keypoints-json", "keypoints-npz", "openpose-folder", "openpose-
                 "msr-action3d", "utkinect", "ntu")
 
 
-def _check_layout(x: np.ndarray, lay: Layout, layout: Any, path: Path) -> Layout:
-    if layout is None:
-        return lay
-    want = get_layout(layout)
-    if want.num_joints != x.shape[2]:
-        raise DataError(f"{path}: {x.shape[2]} joints per person; layout {want.name!r} has {want.num_joints}")
-    return want
-
-
 def read_clip_file(
     path: str | Path, layout: str | Path | Layout | dict[str, Any] | None = None
 ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     """Read one clip of any supported format.
+
+    Every clip goes through the one keypoint rule of the readers
+    (:func:`~stgcn.data.readers.base.check_keypoints`) with the layout it is read as.
 
     Args:
         path: A clip file or an OpenPose JSON folder.
@@ -59,7 +49,7 @@ def read_clip_file(
 
     Returns:
         ``(keypoints, scores, meta)``. ``meta`` holds at least ``format`` (one of :data:`CLIP_FORMATS`),
-        ``layout`` (a :class:`~stgcn.layouts.Layout`), ``channels`` (the coordinate names) and ``name``.
+        ``layout`` (a :class:`~stgcn.graph.layouts.Layout`), ``channels`` (the coordinate names) and ``name``.
 
     Shape:
         keypoints: (T, M, V, C) float32 coordinates (C = 2 or 3); scores: (T, M, V) float32 or None.
@@ -68,6 +58,14 @@ def read_clip_file(
         DataError: missing, unrecognised or malformed file (one line naming it).
     """
     path = Path(path)
+    x, scores, meta = _read_any(path, layout)
+    lay = get_layout(layout) if layout is not None else meta["layout"]
+    check_keypoints(x, str(path), lay, channels=meta["channels"], scores=scores, coordinates=True)
+    return x, scores, {**meta, "layout": lay}
+
+
+def _read_any(path: Path, layout: Any) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+    """The clip at ``path`` by its name and content; ``meta["layout"]`` is the layout the file determines."""
     if path.is_dir():
         if not is_openpose_folder(path):
             raise DataError(f"{path}: a folder must hold OpenPose *_keypoints.json frame files")
@@ -81,18 +79,16 @@ def read_clip_file(
         return x, s, {**meta, "format": "keypoints-npz"}
     if suffix == ".skeleton":
         x, meta = read_ntu_file(path)
-        lay = _check_layout(x, get_layout("ntu-rgb+d"), layout, path)
-        return x, None, {**meta, "format": "ntu", "layout": lay, "channels": ["x", "y", "z"]}
+        return x, None, {**meta, "format": "ntu", "layout": get_layout("ntu-rgb+d"), "channels": ["x", "y", "z"]}
     if suffix == ".txt":
         if path.name.endswith("_skeleton3D.txt"):
             x, meta = read_msr_action3d_file(path)
-            lay = _check_layout(x, get_layout("kinect-v1-msr"), layout, path)
-            return x, None, {**meta, "format": "msr-action3d", "layout": lay, "channels": ["x", "y", "z"]}
+            return x, None, {**meta, "format": "msr-action3d", "layout": get_layout("kinect-v1-msr"),
+                             "channels": ["x", "y", "z"]}
         if path.name.startswith("joints_"):
             ids, x = read_utkinect_sequence(path)
-            lay = _check_layout(x, get_layout("kinect-v1"), layout, path)
-            return x, None, {"name": path.stem, "frame_ids": ids, "format": "utkinect", "layout": lay,
-                             "channels": ["x", "y", "z"]}
+            return x, None, {"name": path.stem, "frame_ids": ids, "format": "utkinect",
+                             "layout": get_layout("kinect-v1"), "channels": ["x", "y", "z"]}
         raise DataError(f"{path}: unrecognised .txt clip; expected an MSR Action3D *_skeleton3D.txt or a "
                         "UTKinect joints_*.txt file")
     if suffix != ".json":
@@ -104,24 +100,17 @@ def read_clip_file(
         return x, s, {**meta, "format": "keypoints-json"}
     if isinstance(obj, dict) and "skeletons" in obj:
         x, meta = read_nw_ucla_file(path)
-        lay = _check_layout(x, get_layout("kinect-v1"), layout, path)
-        return x, None, {**meta, "format": "nw-ucla", "layout": lay, "channels": ["x", "y", "z"]}
+        return x, None, {**meta, "format": "nw-ucla", "layout": get_layout("kinect-v1"), "channels": ["x", "y", "z"]}
     if isinstance(obj, dict) and isinstance(obj.get("data"), list):
         x = parse_kinetics_clip(obj, str(path))
-        lay = _check_layout(x, get_layout("openpose-18"), layout, path)
         return x[..., :2].copy(), x[..., 2].copy(), {
-            "name": path.stem, "format": "kinetics-json", "layout": lay, "channels": ["x", "y"],
+            "name": path.stem, "format": "kinetics-json", "layout": get_layout("openpose-18"), "channels": ["x", "y"],
             "label": obj.get("label"), "label_index": obj.get("label_index")}
     if isinstance(obj, dict) and isinstance(obj.get("people"), list):
-        x, s, meta = _openpose_frame(path, layout)
+        x, s, meta = read_openpose_frames([path], path.stem, layout, where=str(path))
         return x, s, {**meta, "format": "openpose-frame"}
     raise DataError(f"{path}: unrecognised JSON clip; expected keys 'keypoints' (stgcn keypoints), 'skeletons' "
                     "(NW-UCLA), 'data' (Kinetics-skeleton) or 'people' (OpenPose)")
-
-
-def _openpose_frame(path: Path, layout: Any) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """A single OpenPose frame file as a one-frame clip."""
-    return read_openpose_frames([path], path.stem, layout, where=str(path))
 
 
 def to_channels(keypoints: np.ndarray, scores: np.ndarray | None, channels: Sequence[str]) -> np.ndarray:

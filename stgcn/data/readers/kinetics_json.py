@@ -25,12 +25,23 @@ from typing import Any
 
 import numpy as np
 
-from stgcn.data.readers.base import MAX_FRAMES, ClipRecord, Skipped, SourcePlan, chunked, read_json
-from stgcn.data.readers.stgcn_npy import read_class_names
+from stgcn.data.readers.base import (
+    MAX_FRAMES,
+    ClipRecord,
+    DatasetFormat,
+    ReaderOption,
+    Skipped,
+    SourcePlan,
+    check_keypoints,
+    chunked,
+    class_names_from,
+    read_json,
+)
 from stgcn.errors import DataError
 from stgcn.graph.layouts import get_layout
+from stgcn.utils.checks import is_int
 
-__all__ = ["read_kinetics_json_file", "parse_kinetics_clip", "plan_kinetics_json"]
+__all__ = ["read_kinetics_json_file", "parse_kinetics_clip", "plan_kinetics_json", "FORMAT"]
 
 _JOINTS = 18
 SPLITS = ("train", "val")
@@ -51,7 +62,7 @@ def parse_kinetics_clip(obj: Any, where: str, *, max_persons: int = 2) -> np.nda
         if not isinstance(frame, dict) or "frame_index" not in frame or not isinstance(frame.get("skeleton"), list):
             raise DataError(f"{where}: frame {i} must be an object with 'frame_index' and a 'skeleton' list")
         index = frame["frame_index"]
-        if isinstance(index, bool) or not isinstance(index, int) or not 1 <= index <= MAX_FRAMES:
+        if not is_int(index) or not 1 <= index <= MAX_FRAMES:
             raise DataError(f"{where}: frame {i}: frame_index {index!r} is not an integer in [1, {MAX_FRAMES}]")
         people = np.zeros((len(frame["skeleton"]), _JOINTS, 3), dtype=np.float32)
         for p, person in enumerate(frame["skeleton"]):
@@ -76,9 +87,7 @@ def parse_kinetics_clip(obj: Any, where: str, *, max_persons: int = 2) -> np.nda
             continue
         order = np.argsort(-people[:, :, 2].sum(axis=1), kind="stable")[:max_persons]
         out[idx, : len(order)] = people[order]
-    if not np.isfinite(out).all():
-        raise DataError(f"{where}: keypoints contain NaN or inf")
-    return out
+    return check_keypoints(out, where, get_layout("openpose-18"), 3, allow_empty=True)
 
 
 def read_kinetics_json_file(path: str | Path, *, max_persons: int = 2) -> tuple[np.ndarray, dict[str, Any]]:
@@ -104,7 +113,7 @@ def _work(unit: list[tuple[str, int, str]], *, max_persons: int, num_classes: in
         x, meta = read_kinetics_json_file(path, max_persons=max_persons)
         if label < 0:
             label = meta["label_index"]
-            if isinstance(label, bool) or not isinstance(label, int):
+            if not is_int(label):
                 raise DataError(f"{path}: no label: the file has no integer 'label_index' and no label file")
         if not 0 <= label < num_classes:
             raise DataError(f"{path}: label_index {label} is outside [0, {num_classes}) (class names)")
@@ -120,8 +129,7 @@ def _read_label_file(path: Path) -> dict[str, dict[str, Any]]:
     if not isinstance(labels, dict):
         raise DataError(f"{path}: expected an object {{video_id: {{has_skeleton, label, label_index}}}}")
     for vid, info in labels.items():
-        if not isinstance(info, dict) or isinstance(info.get("label_index"), bool) or not isinstance(
-                info.get("label_index"), int) or info["label_index"] < 0:
+        if not isinstance(info, dict) or not is_int(info.get("label_index")) or info["label_index"] < 0:
             raise DataError(f"{path}: entry {vid!r} needs a non-negative integer 'label_index'")
     return labels
 
@@ -175,10 +183,8 @@ def plan_kinetics_json(
         if size == 0:
             raise DataError(f"{src}: no label file; give the class names (--class-names)")
         names_list = [found_names.get(i, f"class_{i}") for i in range(size)]
-    elif isinstance(class_names, str | Path):
-        names_list = read_class_names(class_names)
     else:
-        names_list = [str(n) for n in class_names]
+        names_list = class_names_from(class_names)
     return SourcePlan(
         format="kinetics-json",
         layout=get_layout("openpose-18"),
@@ -192,3 +198,16 @@ def plan_kinetics_json(
                 "persons": "per frame, ranked by summed joint score"},
         counts={"no_skeleton_in_label_file": len(skipped)},
     )
+
+
+FORMAT = DatasetFormat(
+    name="kinetics-json",
+    help="Kinetics-skeleton release (one JSON per video + label JSON)",
+    src_help="folder with kinetics_train/, kinetics_val/ and their *_label.json files",
+    plan=plan_kinetics_json,
+    options=(
+        ReaderOption("max_persons", int, 2, "persons kept per frame, by score (default 2)", minimum=1),
+        ReaderOption("class_names", Path, None, "text file of class names, one per line", accepts=(list, tuple)),
+        ReaderOption("chunk", int, 64, "files per work unit", minimum=1, cli=False),
+    ),
+)

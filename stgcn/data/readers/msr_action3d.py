@@ -23,11 +23,23 @@ from typing import Any
 
 import numpy as np
 
-from stgcn.data.readers.base import MAX_FRAMES, ClipRecord, Skipped, SourcePlan, chunked, finite_float32, read_text
+from stgcn.data.readers.base import (
+    MAX_FRAMES,
+    ClipRecord,
+    DatasetFormat,
+    ReaderOption,
+    Skipped,
+    SourcePlan,
+    check_keypoints,
+    chunked,
+    finite_float32,
+    read_text,
+)
 from stgcn.errors import DataError
 from stgcn.graph.layouts import get_layout
 
-__all__ = ["MSR_ACTION_NAMES", "MSR_ACTION_SETS", "parse_msr_name", "read_msr_action3d_file", "plan_msr_action3d"]
+__all__ = ["MSR_ACTION_NAMES", "MSR_ACTION_SETS", "parse_msr_name", "read_msr_action3d_file", "plan_msr_action3d",
+           "FORMAT"]
 
 # action names in id order (a01..a20), as protocol_vemulapalli2014/action_names.mat
 MSR_ACTION_NAMES: tuple[str, ...] = (
@@ -95,7 +107,8 @@ def read_msr_action3d_file(path: str | Path) -> tuple[np.ndarray, dict[str, Any]
     meta: dict[str, Any] = {"name": path.stem.removesuffix("_skeleton3D"), "confidence": values[:, :, 3].copy()}
     if _NAME.fullmatch(meta["name"]):
         meta.update(parse_msr_name(meta["name"]))
-    return np.ascontiguousarray(values[:, None, :, :3]), meta
+    x = check_keypoints(np.ascontiguousarray(values[:, None, :, :3]), str(path), get_layout("kinect-v1-msr"), 3)
+    return x, meta
 
 
 def _work(paths: list[str], *, actions: tuple[int, ...]) -> list[ClipRecord | Skipped]:
@@ -152,3 +165,16 @@ def plan_msr_action3d(src: str | Path, *, action_set: str = "all", chunk: int = 
         source={"format": "msr-action3d", "path": str(src.resolve()), "action_set": action_set,
                 "actions": list(actions), "protocol": "cross-subject: odd subjects train, even subjects test"},
     )
+
+
+FORMAT = DatasetFormat(
+    name="msr-action3d",
+    help="MSR Action3D skeleton txt files; cross-subject split (odd subjects train)",
+    src_help="folder of aAA_sSS_eEE_skeleton3D.txt files",
+    plan=plan_msr_action3d,
+    options=(
+        ReaderOption("action_set", str, "all", "all 20 actions or one 8-action subset (default all)",
+                     choices=ACTION_SET_CHOICES),
+        ReaderOption("chunk", int, 32, "files per work unit", minimum=1, cli=False),
+    ),
+)

@@ -16,11 +16,23 @@ from typing import Any
 
 import numpy as np
 
-from stgcn.data.readers.base import ClipRecord, Skipped, SourcePlan, check_keypoints, chunked, numeric_array, read_json
+from stgcn.data.readers.base import (
+    ClipRecord,
+    DatasetFormat,
+    ReaderOption,
+    Skipped,
+    SourcePlan,
+    check_keypoints,
+    chunked,
+    numeric_array,
+    read_json,
+)
 from stgcn.errors import DataError
 from stgcn.graph.layouts import get_layout
 
-__all__ = ["NW_UCLA_ACTIONS", "NW_UCLA_CLASS_NAMES", "parse_nw_ucla_name", "read_nw_ucla_file", "plan_nw_ucla"]
+__all__ = [
+    "NW_UCLA_ACTIONS", "NW_UCLA_CLASS_NAMES", "parse_nw_ucla_name", "read_nw_ucla_file", "plan_nw_ucla", "FORMAT",
+]
 
 # action id -> name, in label order (Wang et al., CVPR 2014)
 NW_UCLA_ACTIONS: dict[int, str] = {
@@ -115,3 +127,15 @@ def plan_nw_ucla(src: str | Path, *, test_view: int = 3, chunk: int = 32) -> Sou
                 "protocol": f"cross-view: train views {[v for v in (1, 2, 3) if v != test_view]}, "
                             f"test view {test_view}"},
     )
+
+
+FORMAT = DatasetFormat(
+    name="nw-ucla",
+    help="Northwestern-UCLA (CTR-GCN all_sqe JSON release); train views 1-2, test view 3",
+    src_help="folder of aAA_sSS_eEE_vVV.json files",
+    plan=plan_nw_ucla,
+    options=(
+        ReaderOption("test_view", int, 3, "held-out view (default 3)", choices=(1, 2, 3)),
+        ReaderOption("chunk", int, 32, "files per work unit", minimum=1, cli=False),
+    ),
+)

@@ -22,21 +22,23 @@ from typing import Any
 import numpy as np
 
 from stgcn.data.readers.base import (
-    MAX_FRAMES,
-    MAX_PERSONS,
     ClipRecord,
+    DatasetFormat,
+    ReaderOption,
     Skipped,
     SourcePlan,
+    check_keypoints,
     chunked,
+    class_names_from,
     layout_for_joints,
     numeric_array,
 )
-from stgcn.data.readers.stgcn_npy import read_class_names
 from stgcn.errors import DataError
 from stgcn.graph.layouts import Layout
-from stgcn.utils.safe_pickle import load_pickle
+from stgcn.utils import safe_pickle  # the module (not its function): safe_pickle itself imports readers.base
+from stgcn.utils.checks import is_int
 
-__all__ = ["read_pyskl_annotations", "pyskl_clip", "plan_pyskl"]
+__all__ = ["read_pyskl_annotations", "pyskl_clip", "plan_pyskl", "FORMAT"]
 
 _DEFAULT_LAYOUTS = {17: "coco-17", 25: "ntu-rgb+d"}
 
@@ -50,7 +52,7 @@ def read_pyskl_annotations(path: str | Path) -> tuple[list[dict[str, Any]], dict
     Raises:
         DataError: a forbidden global (code), a corrupt pickle, or the wrong structure.
     """
-    obj = load_pickle(path)
+    obj = safe_pickle.load_pickle(path)
     if isinstance(obj, dict):
         if "annotations" not in obj:
             raise DataError(f"{path}: expected a dict with 'annotations' (and 'split'), got keys {list(obj)[:8]}")
@@ -80,25 +82,18 @@ def pyskl_clip(ann: dict[str, Any], where: str, *, normalize: bool = False) -> t
     kp = numeric_array(ann["keypoint"], where, "keypoint")
     if kp.ndim != 4:
         raise DataError(f"{where}: keypoint has shape {kp.shape}; expected (M, T, V, C)")
-    m, t, v, c = kp.shape
-    if m > MAX_PERSONS or t > MAX_FRAMES:
-        raise DataError(f"{where}: keypoint shape {kp.shape} is beyond the limits ({MAX_PERSONS} persons, "
-                        f"{MAX_FRAMES} frames)")
-    if c not in (2, 3):
-        raise DataError(f"{where}: keypoints have {c} coordinates; expected 2 or 3")
+    m, t, v, _ = kp.shape
     scores = None
     if ann.get("keypoint_score") is not None:
         scores = numeric_array(ann["keypoint_score"], where, "keypoint_score")
         if scores.shape != (m, t, v):
             raise DataError(f"{where}: keypoint_score has shape {scores.shape}; expected {(m, t, v)}")
         scores = scores.transpose(1, 0, 2)
-    if not np.isfinite(kp).all() or (scores is not None and not np.isfinite(scores).all()):
-        raise DataError(f"{where}: keypoints or scores contain NaN, inf or numbers beyond the float32 range")
     x = kp.transpose(1, 0, 2, 3)
+    check_keypoints(x, where, None, scores=scores, coordinates=True, allow_empty=True)
     if normalize:
         shape = ann.get("img_shape")
-        if not isinstance(shape, list | tuple) or len(shape) != 2 or not all(
-                isinstance(s, int | np.integer) and s > 0 for s in shape):
+        if not isinstance(shape, list | tuple) or len(shape) != 2 or not all(is_int(s) and s > 0 for s in shape):
             raise DataError(f"{where}: normalize needs img_shape (height, width) > 0, got {shape!r}")
         x = x.copy()
         x[..., 0] /= float(shape[1])
@@ -116,7 +111,7 @@ def _work(unit: list[tuple[str, Any, Any, Any, tuple[str, ...]]], *, where: str,
         if x.shape[3] != dims or (scores is not None) != with_scores:
             raise DataError(f"{w}: keypoints ({x.shape[3]}-D, scores {scores is not None}) differ from the first "
                             f"clip ({dims}-D, scores {with_scores})")
-        if isinstance(label, bool) or not isinstance(label, int | np.integer) or not 0 <= label < num_classes:
+        if not is_int(label) or not 0 <= label < num_classes:
             raise DataError(f"{w}: label {label!r} is not a class index in [0, {num_classes})")
         if x.shape[0] == 0 or x.shape[1] == 0:
             out.append(Skipped(name, "no frame or no person"))
@@ -156,15 +151,13 @@ def plan_pyskl(
     labels = []
     for i, ann in enumerate(anns):
         label = ann["label"]
-        if isinstance(label, bool) or not isinstance(label, int | np.integer) or label < 0:
+        if not is_int(label) or label < 0:
             raise DataError(f"{src}: annotation {i}: label {label!r} is not a non-negative integer")
         labels.append(int(label))
     if class_names is None:
         names_list = [f"class_{i}" for i in range(max(labels) + 1)]
-    elif isinstance(class_names, str | Path):
-        names_list = read_class_names(class_names)
     else:
-        names_list = [str(n) for n in class_names]
+        names_list = class_names_from(class_names)
     membership: dict[str, list[str]] = {}
     for split, members in splits.items():
         for name in members:
@@ -197,3 +190,20 @@ def plan_pyskl(
         splits=list(splits),
         source={"format": "pyskl", "path": str(src.resolve()), "normalize": normalize},
     )
+
+
+FORMAT = DatasetFormat(
+    name="pyskl",
+    help="PYSKL / MMAction2 annotation pickle (read with a restricted unpickler)",
+    src_help="the .pkl file",
+    plan=plan_pyskl,
+    options=(
+        ReaderOption("layout", str, None, "layout name or file (default: from V: 17 coco-17, 25 ntu-rgb+d)",
+                     accepts=(Path, Layout, dict)),
+        ReaderOption("class_names", Path, None, "text file of class names, one per line", accepts=(list, tuple)),
+        ReaderOption("max_persons", int, None, "persons kept per clip (default: the most in a clip)", minimum=1),
+        ReaderOption("normalize", bool, False, "divide 2-D coordinates by each clip's img_shape (to [0, 1])",
+                     flag=True),
+        ReaderOption("chunk", int, 64, "clips per work unit", minimum=1, cli=False),
+    ),
+)

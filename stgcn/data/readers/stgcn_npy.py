@@ -18,25 +18,26 @@ from typing import Any
 
 import numpy as np
 
-from stgcn.data.readers.base import ClipRecord, Skipped, SourcePlan, layout_for_joints, read_text
+from stgcn.data.readers.base import (
+    ClipRecord,
+    DatasetFormat,
+    ReaderOption,
+    Skipped,
+    SourcePlan,
+    check_keypoints,
+    class_names_from,
+    layout_for_joints,
+    read_class_names,
+)
 from stgcn.errors import DataError
 from stgcn.graph.layouts import Layout
-from stgcn.utils.safe_pickle import load_pickle
+from stgcn.utils import safe_pickle  # the module (not its function): safe_pickle itself imports readers.base
+from stgcn.utils.checks import is_int
 
-__all__ = ["read_stgcn_labels", "open_stgcn_data", "plan_stgcn_npy", "read_class_names", "trim_padding"]
+__all__ = ["read_stgcn_labels", "open_stgcn_data", "plan_stgcn_npy", "read_class_names", "trim_padding", "FORMAT"]
 
 SPLITS = ("train", "val")
 _DEFAULT_LAYOUTS = {18: "openpose-18", 25: "ntu-rgb+d"}
-
-
-def read_class_names(path: str | Path) -> list[str]:
-    """A text file with one class name per line (blank lines ignored)."""
-    names = [line.strip() for line in read_text(path).splitlines() if line.strip()]
-    if not names:
-        raise DataError(f"{path}: no class names (expected one per line)")
-    if len(set(names)) != len(names):
-        raise DataError(f"{path}: class names must be unique")
-    return names
 
 
 def read_stgcn_labels(path: str | Path) -> tuple[list[str], list[int]]:
@@ -46,7 +47,7 @@ def read_stgcn_labels(path: str | Path) -> tuple[list[str], list[int]]:
         DataError: not a pickle of two equally long sequences of names and non-negative integer labels,
             or a pickle that references anything but builtin containers and numpy objects.
     """
-    obj = load_pickle(path)
+    obj = safe_pickle.load_pickle(path)
     if not isinstance(obj, list | tuple) or len(obj) != 2:
         raise DataError(f"{path}: expected a pickled (sample_names, labels) pair")
     names, labels = obj
@@ -62,11 +63,9 @@ def read_stgcn_labels(path: str | Path) -> tuple[list[str], list[int]]:
     for name, label in zip(names, labels, strict=True):
         if not isinstance(name, str):
             raise DataError(f"{path}: sample name {name!r} is not a string")
-        if isinstance(label, np.integer):
-            label = int(label)
-        if isinstance(label, bool) or not isinstance(label, int) or label < 0:
+        if not is_int(label) or label < 0:
             raise DataError(f"{path}: label {label!r} of {name} is not a non-negative integer")
-        out_labels.append(label)
+        out_labels.append(int(label))
     return [str(n) for n in names], out_labels
 
 
@@ -81,7 +80,7 @@ def open_stgcn_data(path: str | Path) -> np.ndarray:
     except (OSError, EOFError) as e:
         raise DataError(f"{path}: cannot read as .npy ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
                         ) from None
-    except Exception as e:  # noqa: BLE001 - a corrupt header fails inside numpy's parser in many ways
+    except Exception as e:  # a corrupt header fails inside numpy's parser in many ways
         raise DataError(f"{path}: corrupt .npy header ({type(e).__name__})") from None
     if not isinstance(data, np.ndarray) or data.ndim != 5:
         raise DataError(f"{path}: array has shape {getattr(data, 'shape', '?')}; expected (N, C, T, V, M)")
@@ -98,7 +97,8 @@ def trim_padding(x: np.ndarray) -> np.ndarray:
     return x[: nonzero[-1] + 1] if nonzero.size else x[:0]
 
 
-def _work(unit: tuple[str, str, int, list[str], list[int]], *, num_classes: int) -> list[ClipRecord | Skipped]:
+def _work(unit: tuple[str, str, int, list[str], list[int]], *, num_classes: int, layout: Layout
+          ) -> list[ClipRecord | Skipped]:
     path, split, start, names, labels = unit
     data = open_stgcn_data(path)
     with np.errstate(over="ignore", invalid="ignore"):   # out-of-range values become inf, refused below
@@ -114,6 +114,7 @@ def _work(unit: tuple[str, str, int, list[str], list[int]], *, num_classes: int)
         if x.shape[0] == 0:
             out.append(Skipped(name, "all-zero sample"))
             continue
+        check_keypoints(x, f"{path}: {name}", layout)
         out.append(ClipRecord(name, np.ascontiguousarray(x), label, (split,)))
     return out
 
@@ -174,10 +175,8 @@ def plan_stgcn_npy(
     max_label = max((max(labels) for *_, labels in labelled if labels), default=-1)
     if class_names is None:
         names_list = [f"class_{i}" for i in range(max_label + 1)]
-    elif isinstance(class_names, str | Path):
-        names_list = read_class_names(class_names)
     else:
-        names_list = [str(n) for n in class_names]
+        names_list = class_names_from(class_names)
     if max_label >= len(names_list):
         raise DataError(f"{src}: label {max_label} is outside the {len(names_list)} class names")
     units = []
@@ -191,7 +190,23 @@ def plan_stgcn_npy(
         class_names=names_list,
         num_persons=max(int(s[4]) for s in shapes),
         units=units,
-        work=partial(_work, num_classes=len(names_list)),
+        work=partial(_work, num_classes=len(names_list), layout=lay),
         splits=[split for split, *_ in parts],
         source={"format": "stgcn-npy", "path": str(src.resolve()), "padded_frames": int(shapes[0][2])},
     )
+
+
+FORMAT = DatasetFormat(
+    name="stgcn-npy",
+    help="the original ST-GCN {train,val}_data.npy + {train,val}_label.pkl",
+    src_help="folder with train_data.npy, train_label.pkl, val_data.npy, val_label.pkl",
+    plan=plan_stgcn_npy,
+    options=(
+        ReaderOption("layout", str, None, "layout name or file (default: from V: 18 openpose-18, 25 ntu-rgb+d)",
+                     accepts=(Path, Layout, dict)),
+        ReaderOption("channels", str, None, "comma-separated channel names (default x,y,score for 2-D, x,y,z)",
+                     accepts=(list, tuple)),
+        ReaderOption("class_names", Path, None, "text file of class names, one per line", accepts=(list, tuple)),
+        ReaderOption("chunk", int, 64, "clips per work unit", minimum=1, cli=False),
+    ),
+)

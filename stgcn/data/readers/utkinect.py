@@ -26,12 +26,22 @@ from pathlib import Path
 
 import numpy as np
 
-from stgcn.data.readers.base import MAX_FRAMES, ClipRecord, Skipped, SourcePlan, finite_float32, read_text
+from stgcn.data.readers.base import (
+    MAX_FRAMES,
+    ClipRecord,
+    DatasetFormat,
+    ReaderOption,
+    Skipped,
+    SourcePlan,
+    check_keypoints,
+    finite_float32,
+    read_text,
+)
 from stgcn.errors import DataError
 from stgcn.graph.layouts import get_layout
 
 __all__ = ["UTKINECT_ACTIONS", "UTKINECT_CLASS_NAMES", "read_utkinect_sequence", "read_utkinect_labels",
-           "plan_utkinect"]
+           "plan_utkinect", "FORMAT"]
 
 # label-file action key -> class name, in label order
 UTKINECT_ACTIONS: dict[str, str] = {
@@ -75,7 +85,7 @@ def read_utkinect_sequence(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if np.any(ids != np.round(ids)) or np.any(ids < 0) or np.any(ids > 2**53):
         raise DataError(f"{path}: frame ids must be non-negative integers (at most 2**53)")
     x = finite_float32(values[:, 1:], str(path), "joint values")
-    return ids.astype(np.int64), x.reshape(-1, 1, _JOINTS, 3)
+    return ids.astype(np.int64), check_keypoints(x.reshape(-1, 1, _JOINTS, 3), str(path), get_layout("kinect-v1"), 3)
 
 
 def read_utkinect_labels(path: str | Path) -> dict[str, list[tuple[str, float, float]]]:
@@ -177,3 +187,16 @@ def plan_utkinect(src: str | Path, *, boundaries: str = "original") -> SourcePla
         source={"format": "utkinect", "path": str(src.resolve()), "boundaries": boundaries,
                 "label_file": label_file.name, "protocol": "cross-subject: odd subjects train, even test"},
     )
+
+
+FORMAT = DatasetFormat(
+    name="utkinect",
+    help="UTKinect-Action3D sequences cut into action segments; cross-subject split",
+    src_help="folder with joints_sSS_eEE.txt and actionLabel.txt",
+    plan=plan_utkinect,
+    options=(
+        ReaderOption("boundaries", str, "original",
+                     "segment boundaries from actionLabel.txt (original) or actionLabel_modified.txt",
+                     choices=tuple(LABEL_FILES)),
+    ),
+)
