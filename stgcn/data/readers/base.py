@@ -295,7 +295,7 @@ class ReaderOption:
         if value is None:
             return self.default
         where = f"format {fmt!r}: option {self.name!r}"
-        if self.type is int and not isinstance(value, self.accepts or ()):
+        if self.type is int:
             value = check_int(value, where, minimum=self.minimum)
         elif not self._type_ok(value):
             words = [_TYPE_WORDS.get(self.type, self.type.__name__), *(t.__name__ for t in self.accepts)]
@@ -306,13 +306,13 @@ class ReaderOption:
         return value
 
     def _type_ok(self, value: Any) -> bool:
-        if self.accepts and isinstance(value, self.accepts) and not isinstance(value, bool):
+        if self.accepts and isinstance(value, self.accepts):
             return True
         if self.type is bool:
             return isinstance(value, bool)
         if self.type is Path:
             return isinstance(value, str | os.PathLike)
-        return isinstance(value, self.type) and not isinstance(value, bool)
+        return isinstance(value, self.type)
 
 
 def _short(value: Any) -> str:

@@ -39,7 +39,7 @@ from stgcn.data.readers.base import (
 )
 from stgcn.errors import DataError
 from stgcn.graph.layouts import get_layout
-from stgcn.utils.checks import is_int
+from stgcn.utils.checks import check_int, is_int
 
 __all__ = ["read_kinetics_json_file", "parse_kinetics_clip", "plan_kinetics_json", "FORMAT"]
 
@@ -153,8 +153,7 @@ def plan_kinetics_json(
     src = Path(src)
     if not src.is_dir():
         raise DataError(f"{src}: not a directory; expected the Kinetics-skeleton folder")
-    if max_persons < 1:
-        raise DataError(f"max_persons must be >= 1, got {max_persons}")
+    max_persons = check_int(max_persons, "max_persons", minimum=1, error=DataError)
     parts = [(s, src / f"kinetics_{s}", src / f"kinetics_{s}_label.json") for s in SPLITS
              if (src / f"kinetics_{s}").is_dir()]
     if not parts:

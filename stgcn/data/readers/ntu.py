@@ -56,6 +56,7 @@ from stgcn.data.readers.base import (
 )
 from stgcn.errors import DataError
 from stgcn.graph.layouts import get_layout
+from stgcn.utils.checks import check_int
 
 __all__ = [
     "NTU_CLASS_NAMES", "NTU60_XSUB_TRAIN_SUBJECTS", "NTU120_XSUB_TRAIN_SUBJECTS", "NTU60_MISSING_SAMPLES",
@@ -232,8 +233,7 @@ def read_ntu_file(path: str | Path, *, max_bodies: int = 2) -> tuple[np.ndarray,
         DataError: malformed file, or a file without any body (a sample with missing skeletons).
     """
     path = Path(path)
-    if max_bodies < 1:
-        raise DataError(f"max_bodies must be >= 1, got {max_bodies}")
+    max_bodies = check_int(max_bodies, "max_bodies", minimum=1, error=DataError)
     num_frames, frames = parse_ntu_skeleton(read_text(path), str(path))
     if num_frames == 0:
         raise DataError(f"{path}: empty clip (0 frames)")
@@ -316,8 +316,7 @@ def plan_ntu(
     src = Path(src)
     if variant not in VARIANTS:
         raise DataError(f"NTU variant {variant!r} is not valid; valid variants are {', '.join(VARIANTS)}")
-    if max_bodies < 1:
-        raise DataError(f"max_bodies must be >= 1, got {max_bodies}")
+    max_bodies = check_int(max_bodies, "max_bodies", minimum=1, error=DataError)
     if not src.is_dir():
         raise DataError(f"{src}: not a directory; expected a folder of NTU .skeleton files")
     files = sorted((p for p in src.rglob("*.skeleton") if _NAME.fullmatch(p.stem)), key=lambda p: p.stem)

@@ -17,6 +17,7 @@ import numpy as np
 from stgcn.data.readers.base import MAX_FRAMES, check_keypoints, numeric_array, read_json
 from stgcn.errors import DataError
 from stgcn.graph.layouts import Layout, get_layout
+from stgcn.utils.checks import check_int
 
 __all__ = ["BODY25_TO_OPENPOSE18", "is_openpose_folder", "read_openpose_folder", "read_openpose_frames"]
 
@@ -64,8 +65,7 @@ def read_openpose_frames(
     path = where
     if len(files) > MAX_FRAMES:
         raise DataError(f"{path}: more than {MAX_FRAMES} frames")
-    if max_persons < 1:
-        raise DataError(f"max_persons must be >= 1, got {max_persons}")
+    max_persons = check_int(max_persons, "max_persons", minimum=1, error=DataError)
     frames: list[np.ndarray] = []
     v_in = None
     for f in files:
