@@ -1,4 +1,4 @@
-"""Custom data: our keypoints clip files (JSON or NPZ) and OpenPose per-frame JSON folders.
+"""Custom data: our keypoints clip files (JSON or NPZ), read and written.
 
 This is how MediaPipe, YOLO-pose, RTMPose or OpenPose users bring their own clips.
 
