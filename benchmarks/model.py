@@ -10,7 +10,7 @@ For each config (``ntu``: input (3, 300, 25, 2), 60 classes; ``kinetics``: (3, 3
 both spatial strategy) it measures, after a warm-up, ``--repeats`` interleaved runs of
 
 * inference clips/s at each ``--batch-sizes`` (eval mode, no grad) for ``baseline`` (the original code's
-  structure, :mod:`benchmarks.baseline`), ``stgcn`` (our :class:`~stgcn.model.STGCN` as it is) and
+  structure, :mod:`stgcn.models.reference`), ``stgcn`` (our :class:`~stgcn.model.STGCN` as it is) and
   ``stgcn-fused`` (:func:`stgcn.optimize.optimize_for_inference`), plus the opt-ins ``stgcn-fused-bf16``
   (``--bf16``) and ``stgcn-fused-compiled`` (``--compile``);
 * training clips/s at ``--train-batch`` (forward, cross-entropy, backward, SGD step with momentum) for
@@ -51,9 +51,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.baseline import baseline_from_stgcn
 from stgcn.inference.optimize import optimize_for_inference
 from stgcn.models.config import GraphConfig, STGCNConfig
+from stgcn.models.reference import baseline_from_stgcn
 from stgcn.models.stgcn import STGCN
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.baseline import BaselineSTGCN
 from stgcn.cli import main
 from stgcn.convert.original import convert_original
 from stgcn.engine.checkpoint import load_checkpoint
 from stgcn.errors import CheckpointError
 from stgcn.graph.partitions import Graph
 from stgcn.models.config import DEFAULT_BLOCKS
+from stgcn.models.reference import BaselineSTGCN
 
 from .original_graph import original_adjacency
 

@@ -12,7 +12,7 @@ from stgcn.errors import ConfigError
 from stgcn.graph.layouts import Layout
 from stgcn.graph.partitions import Graph
 from stgcn.models.config import GraphConfig, STGCNConfig
-from stgcn.models.stgcn import STGCN, GraphConv, _edge_conv, _edge_list, _edge_weights, _EdgeGraphConv
+from stgcn.models.stgcn import STGCN, GraphConv
 
 GOLDEN = Path(__file__).parent / "data" / "golden_model.npz"
 PATH = Layout(name="path4", joints=("j0", "j1", "j2", "j3"), edges=((0, 1), (1, 2), (2, 3)), center=1)
@@ -191,37 +191,3 @@ if __name__ == "__main__":  # regenerate the golden file: python tests/test_mode
     with torch.no_grad():
         np.savez(GOLDEN, logits=m(inp).numpy())
     print(f"wrote {GOLDEN}")
-
-
-def _pairs_and_mixing(v: int = 5, k: int = 2, seed: int = 0):
-    """A random (K, V, W) mixing whose joint 4 nothing reaches, and its (source, target) pair list."""
-    g = torch.Generator().manual_seed(seed)
-    a = torch.randn(k, v, v, dtype=torch.float64, generator=g) * (torch.rand(k, v, v, generator=g) < 0.5)
-    a[:, :, 4] = 0.0
-    src, dst = _edge_list(a)
-    return a, src, dst, g
-
-
-def test_pairwise_graph_conv_equals_partition_mixing():
-    a, src, dst, g = _pairs_and_mixing()
-    assert 4 not in dst and list(dst) == sorted(dst)
-    wk = torch.randn(2, 3, 4, dtype=torch.float64, generator=g)  # (K, C_in, C_out)
-    bias = torch.randn(5, 4, dtype=torch.float64, generator=g)
-    h = torch.randn(5, 7, 3, dtype=torch.float64, generator=g)  # (V, B, C_in)
-    want = torch.einsum("kvw,vbi,kio->wbo", a, h, wk)
-    weight = _edge_weights(a, wk, src, dst)
-    torch.testing.assert_close(_edge_conv(h, weight, None, src, dst), want)
-    torch.testing.assert_close(_edge_conv(h, weight, bias, src, dst), want + bias[:, None])
-    out = torch.full((5, 7, 4), float("nan"), dtype=torch.float64)
-    got = _edge_conv(h, weight, bias, src, dst, out=out)
-    assert got.data_ptr() == out.data_ptr()
-    torch.testing.assert_close(got, want + bias[:, None])
-
-
-def test_pairwise_graph_conv_gradients():
-    a, src, dst, g = _pairs_and_mixing(seed=1)
-    h = torch.randn(5, 3, 2, dtype=torch.float64, generator=g, requires_grad=True)
-    weight = torch.randn(len(src), 2, 3, dtype=torch.float64, generator=g, requires_grad=True)
-    bias = torch.randn(5, 3, dtype=torch.float64, generator=g, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda *t: _EdgeGraphConv.apply(*t, src, dst), (h, weight, bias))
-    assert torch.autograd.gradcheck(lambda *t: _EdgeGraphConv.apply(*t, None, src, dst), (h, weight))

@@ -2,14 +2,14 @@
 
 The original ``net/st_gcn.py`` ``Model`` names its weights ``data_bn``, ``st_gcn_networks.i.gcn.conv``,
 ``st_gcn_networks.i.tcn.{0,2,3}`` (BN, temporal conv, BN), ``st_gcn_networks.i.residual.{0,1}`` (conv, BN),
-``edge_importance.i``, ``fcn`` (a 1x1 conv classifier) and the buffer ``A``. The mapping is strict: any
-missing or unexpected key is an error that lists them. What the weights determine (input channels, classes,
+``edge_importance.i``, ``fcn`` (a 1x1 conv classifier) and the buffer ``A`` (the key map is
+:mod:`stgcn.models.original_keys`). The mapping is strict: any missing or unexpected key is an error that
+lists them. What the weights determine (input channels, classes,
 K, V, the block table) is read from them and checked against the options given.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
@@ -17,19 +17,10 @@ import torch
 from stgcn.errors import CheckpointError
 from stgcn.graph.partitions import Graph
 from stgcn.models.config import DEFAULT_BLOCKS, GraphConfig, STGCNConfig
+from stgcn.models.original_keys import ORIGINAL_BLOCK, original_to_stgcn_key
 from stgcn.models.stgcn import STGCN
 
 __all__ = ["convert_original", "load_original_state_dict"]
-
-_BLOCK = re.compile(r"st_gcn_networks\.(\d+)\.(.+)")
-_BLOCK_MAP = {
-    "gcn.conv.": "gcn.conv.",
-    "tcn.0.": "tcn.bn1.",
-    "tcn.2.": "tcn.conv.",
-    "tcn.3.": "tcn.bn2.",
-    "residual.0.": "residual.conv.",
-    "residual.1.": "residual.bn.",
-}
 
 
 def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -55,22 +46,6 @@ def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0][:200] if text else type(e).__name__
-
-
-def _map_key(key: str) -> str | None:
-    if key == "A" or key.startswith("data_bn."):
-        return key
-    if key.startswith("fcn."):
-        return "fc." + key[4:]
-    m = re.fullmatch(r"edge_importance\.(\d+)", key)
-    if m:
-        return f"blocks.{m.group(1)}.gcn.edge_importance"
-    m = _BLOCK.fullmatch(key)
-    if m:
-        for old, new in _BLOCK_MAP.items():
-            if m.group(2).startswith(old):
-                return f"blocks.{m.group(1)}.{new}{m.group(2)[len(old):]}"
-    return None
 
 
 def convert_original(source: str | Path | dict[str, torch.Tensor], *, layout: str = "openpose-18",
@@ -99,7 +74,7 @@ def convert_original(source: str | Path | dict[str, torch.Tensor], *, layout: st
     """
     where = str(source) if not isinstance(source, dict) else "state_dict"
     sd = load_original_state_dict(source) if not isinstance(source, dict) else dict(source)
-    unknown = sorted(k for k in sd if _map_key(k) is None)
+    unknown = sorted(k for k in sd if original_to_stgcn_key(k) is None)
     if unknown:
         raise CheckpointError(f"{where}: unexpected key(s) for an original ST-GCN checkpoint: {unknown}")
     for key in ("data_bn.weight", "fcn.weight", "st_gcn_networks.0.gcn.conv.weight"):
@@ -117,7 +92,7 @@ def convert_original(source: str | Path | dict[str, torch.Tensor], *, layout: st
         if key in sd and tuple(sd[key].shape) != (k, v, v):
             raise CheckpointError(f"{where}: {key} has shape {tuple(sd[key].shape)}, but layout {layout!r} with "
                                   f"strategy {strategy!r} and max_hop {max_hop} gives (K={k}, V={v}, V={v})")
-    n_blocks = 1 + max(int(m.group(1)) for key in sd if (m := _BLOCK.fullmatch(key)))
+    n_blocks = 1 + max(int(m.group(1)) for key in sd if (m := ORIGINAL_BLOCK.fullmatch(key)))
     blocks = []
     for i in range(n_blocks):
         conv = sd.get(f"st_gcn_networks.{i}.gcn.conv.weight")
@@ -161,7 +136,7 @@ def convert_original(source: str | Path | dict[str, torch.Tensor], *, layout: st
 
     mapped: dict[str, torch.Tensor] = {}
     for key, value in sd.items():
-        new = _map_key(key)
+        new = original_to_stgcn_key(key)
         assert new is not None
         mapped[new] = value.reshape(value.shape[:2]) if key == "fcn.weight" else value
     if "A" in sd and not torch.allclose(sd["A"].float(), model.A, atol=1e-6):

@@ -1,7 +1,10 @@
 """Inference-only ST-GCN: BatchNorm folded into the convolutions, channels-last layout, same logits.
 
-:func:`optimize_for_inference` turns a trained :class:`~stgcn.model.STGCN` into a :class:`FusedSTGCN`, an
+:func:`optimize_for_inference` turns a trained :class:`~stgcn.models.stgcn.STGCN` into a :class:`FusedSTGCN`, an
 eval-only module that computes the same logits (float tolerance) with fewer passes over memory:
+
+The blocks are the model's own :class:`~stgcn.models.stgcn.STGCNBlock` s with their BatchNorms folded
+(:mod:`stgcn.ops.bn_fold`), computed by the same kernels as the model (:mod:`stgcn.ops`):
 
 - Every eval-mode BatchNorm is an affine map and is folded into the convolution before it: BN1 into the
   graph convolution (its shift becomes a per-(joint, channel) bias, because the 1x1 convolution's bias is
@@ -13,7 +16,8 @@ eval-only module that computes the same logits (float tolerance) with fewer pass
   2-4.6x fewer multiplications than direct) with bias, residual and ReLU applied per cache-sized group of
   joints. On a GPU and while tracing/exporting, the graph convolution mixes joints on the side with fewer
   channels; there, in bfloat16 and with ``block.tiled = False``, the temporal convolution is a
-  channels-last oneDNN/cuDNN convolution (on CPU with the residual sum and the ReLU fused into it).
+  channels-last oneDNN/cuDNN convolution (on CPU with the residual sum and the ReLU fused into it; in
+  bfloat16 on CPUs without oneDNN's bfloat16 convolution, PyTorch's own convolution).
 - Activations are written into three rotating buffers per call instead of fresh memory per block.
 - Optionally the batch is processed in chunks of ``chunk_size`` clips (results are the same since nothing
   in eval mode couples samples).
@@ -30,73 +34,35 @@ import torch.nn.functional as F
 from torch import nn
 
 from stgcn.errors import ConfigError
-from stgcn.models.stgcn import (
-    STGCN,
-    STGCNBlock,
-    _as_image,
-    _edge_conv,
-    _edge_list,
-    _edge_weights,
-    _from_image,
-    _mix_then_project,
-    _plain_ops,
+from stgcn.models.stgcn import STGCN, STGCNBlock, check_input_shape, pool_features
+from stgcn.ops.bn_fold import bn_affine, fold_bn_into_conv, fold_bn_into_graph_conv
+from stgcn.ops.graph_conv import (
+    edge_conv,
+    edge_list,
+    edge_weights,
+    mix_first_matrix,
+    mix_then_project,
+    project_first_matrix,
+    project_then_mix,
 )
+from stgcn.ops.layout import as_image, from_image, plain_ops
+from stgcn.ops.temporal_conv import conv_relu
 from stgcn.ops.tiled_conv import TiledConvPlan, plan_temporal_conv, tiled_temporal_conv
+from stgcn.utils.checks import is_int
 
 __all__ = ["optimize_for_inference", "FusedSTGCN", "FusedBlock"]
 
 
-def _bn_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
-    """(scale, shift) of an eval-mode BatchNorm: ``bn(x) = scale * x + shift`` per channel."""
-    var = bn.running_var.double()
-    mean = bn.running_mean.double()
-    scale = 1.0 / torch.sqrt(var + bn.eps)
-    if bn.weight is not None:
-        scale = scale * bn.weight.double()
-    shift = -mean * scale
-    if bn.bias is not None:
-        shift = shift + bn.bias.double()
-    return scale, shift
-
-
-def _mkldnn_fusion_available() -> bool:
-    ops = getattr(torch.ops, "mkldnn", None)
-    try:
-        return torch.backends.mkldnn.is_available() and hasattr(ops, "_convolution_pointwise")
-    except RuntimeError:  # the op namespace may raise on lookup in builds without it
-        return False
-
-
-_MKLDNN_FUSION = _mkldnn_fusion_available()
-
-
-def _conv_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride: int, padding: int,
-               residual: torch.Tensor | None) -> torch.Tensor:
-    """``relu(conv(x) + residual)`` over the height (time) of a (V, C, T, B) channels-last image.
-
-    On CPU the sum and ReLU run inside oneDNN's convolution (post-ops), saving two passes over memory;
-    elsewhere, and while tracing or exporting, standard ops compute the same.
-    """
-    fusable = x.device.type == "cpu" and not (torch.is_grad_enabled() and x.requires_grad)  # no autograd there
-    if _MKLDNN_FUSION and fusable and not _plain_ops():
-        args = ([padding, 0], [stride, 1], [1, 1], 1)
-        if residual is None:
-            return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *args, "relu", [], None)
-        return torch.ops.mkldnn._convolution_pointwise.binary(x, residual, weight, bias, *args, "add", None,
-                                                              "relu", [], None)
-    out = F.conv2d(x, weight, bias, (stride, 1), (padding, 0))
-    if residual is not None:
-        out = out + residual
-    return torch.relu(out)
-
-
 class FusedBlock(nn.Module):
-    """One ST-GCN block with its BatchNorms folded in, on a (V, T, B, C) layout (B = N*M).
+    """An :class:`~stgcn.models.stgcn.STGCNBlock` with its BatchNorms folded in, on a (V, T, B, C) layout
+    (B = N*M), computed with the same kernels (:mod:`stgcn.ops`).
 
     Computes ``relu(conv_t(relu(gcn(x) + bias_wc)) + residual(x))`` where ``gcn`` already includes BN1's
     scale, ``conv_t`` includes BN2 and ``residual`` is nothing, the identity, or a 1x1 convolution with its
-    BN folded in. On CPU in float32 the temporal convolution runs as :mod:`stgcn.ops.tiled_conv` (fewer
-    multiplications) unless ``tiled`` is False; otherwise, and while tracing or exporting, as a convolution.
+    BN folded in (:mod:`stgcn.ops.bn_fold`). On CPU in float32 the temporal convolution runs as
+    :mod:`stgcn.ops.tiled_conv` (fewer multiplications) unless ``tiled`` is False; otherwise, and while
+    tracing or exporting, as a convolution. The kernels are chosen in :meth:`_graph_path` and
+    :meth:`_temporal_kernel`.
 
     Args:
         block: The trained block.
@@ -107,39 +73,27 @@ class FusedBlock(nn.Module):
         h: (V, T, B, C_in) contiguous; output: (V, ceil(T / stride), B, C_out) contiguous.
     """
 
-    def __init__(self, block: STGCNBlock, A: torch.Tensor, frames: int = 300) -> None:  # noqa: N803
+    def __init__(self, block: STGCNBlock, A: torch.Tensor, frames: int = 300) -> None:
         super().__init__()
         gcn, tcn = block.gcn, block.tcn
         k, c_out = gcn.num_partitions, gcn.out_channels
         c_in = gcn.conv.in_channels
-        v = A.shape[1]
         a = (A * gcn.edge_importance).detach().double()  # (K, V, W)
-        s1, h1 = _bn_affine(tcn.bn1)
-        w = gcn.conv.weight.detach().double().reshape(k, c_out, c_in) * s1[None, :, None]  # (K, C_out, C_in)
-        b = gcn.conv.bias.detach().double().reshape(k, c_out) if gcn.conv.bias is not None \
-            else torch.zeros(k, c_out, dtype=torch.float64)
-        # bias of the mixed 1x1 conv: sum_k b_k[c] * sum_v a[k, v, w], then BN1: * s1 + h1
-        bias = torch.einsum("kc,kw->wc", b, a.sum(1)) * s1[None, :] + h1[None, :]  # (W, C_out)
+        w, bias = fold_bn_into_graph_conv(a, gcn.conv, k, tcn.bn1)  # (K, C_in, C_out), (W, C_out)
         self.mix_first = c_in < c_out
-        if self.mix_first:  # rows (k, w), columns v
-            self.register_buffer("amat", a.transpose(1, 2).reshape(k * v, v).float())
-        else:  # rows w, columns (k, v)
-            self.register_buffer("amat", a.permute(2, 0, 1).reshape(v, k * v).float())
-        self.register_buffer("weight", w.transpose(1, 2).contiguous().float())  # (K, C_in, C_out)
+        self.register_buffer("amat", (mix_first_matrix(a) if self.mix_first else project_first_matrix(a)).float())
+        self.register_buffer("weight", w.float())  # (K, C_in, C_out)
         self.register_buffer("bias", bias.float())  # (W, C_out)
-        # on CPU, for sparse graphs: one (C_in, C_out) matrix per connected joint pair (see stgcn.models.stgcn)
-        src, dst = _edge_list(A)
-        self.edges = (src, dst) if len(src) <= 2 * k * v else ((), ())
+        # on CPU, for sparse graphs: one (C_in, C_out) matrix per connected joint pair (as GraphConv)
+        src, dst = edge_list(A)
+        self.edges = (src, dst) if len(src) <= 2 * k * A.shape[1] else ((), ())
         if self.edges[0]:
-            self.register_buffer("edge_weight", _edge_weights(a, w.transpose(1, 2), src, dst).float())
-        s2, h2 = _bn_affine(tcn.bn2)
-        conv = tcn.conv
-        tw = conv.weight.detach().double() * s2[:, None, None, None]  # (C, C, Gamma, 1)
-        tb = (conv.bias.detach().double() if conv.bias is not None else 0.0) * s2 + h2
+            self.register_buffer("edge_weight", edge_weights(a, w, src, dst).float())
+        tw, tb = fold_bn_into_conv(tcn.conv, tcn.bn2)  # (C, C, Gamma, 1), (C,)
         self.register_buffer("tconv_weight", tw.float().contiguous(memory_format=torch.channels_last))
         self.register_buffer("tconv_bias", tb.float())
-        self.stride = conv.stride[0]
-        self.padding = conv.padding[0]
+        self.stride = tcn.conv.stride[0]
+        self.padding = tcn.conv.padding[0]
         plan = plan_temporal_conv(tw[..., 0], self.stride, frames)
         self.register_buffer("tiled_d_in", plan.d_in)
         self.register_buffer("tiled_d_out", plan.d_out)
@@ -150,27 +104,35 @@ class FusedBlock(nn.Module):
         res = block.residual
         self.residual = "none" if res is None else "identity" if isinstance(res, nn.Identity) else "conv"
         if self.residual == "conv":
-            sr, hr = _bn_affine(res.bn)
-            rw = res.conv.weight.detach().double().reshape(c_out, c_in) * sr[:, None]
-            rb = (res.conv.bias.detach().double() if res.conv.bias is not None else 0.0) * sr + hr
-            self.register_buffer("res_weight", rw.float())
+            rw, rb = fold_bn_into_conv(res.conv, res.bn)  # (C_out, C_in, 1, 1), (C_out,)
+            self.register_buffer("res_weight", rw.reshape(c_out, c_in).float())
             self.register_buffer("res_bias", rb.float())
+
+    def _graph_path(self, h: torch.Tensor) -> str:
+        """``"pairs"`` (per joint pair, on CPU), ``"mix-first"`` (C_in < C_out) or ``"project-first"``."""
+        if self.edges[0] and h.device.type == "cpu" and not plain_ops():  # traced graphs: few large ops
+            return "pairs"
+        return "mix-first" if self.mix_first else "project-first"
 
     def _graph_conv(self, h: torch.Tensor, out: torch.Tensor | None, fast: bool) -> torch.Tensor:
         """relu(gcn(h) + bias), into ``out`` when given. Shape: (V, B', C_in) -> (V, B', C_out)."""
-        v, rows, c_in = h.shape
-        if self.edges[0] and h.device.type == "cpu" and not _plain_ops():  # traced graphs: few large ops
+        path = self._graph_path(h)
+        if path == "pairs":
             src, dst = self.edges
             if not fast:
-                return _edge_conv(h, self.edge_weight, self.bias, src, dst).relu()
-            out = h.new_empty((v, rows, self.c_out)) if out is None else out
-            return _edge_conv(h, self.edge_weight, self.bias, src, dst, out=out).relu_()
-        if self.mix_first:
-            y = _mix_then_project(h, self.amat, self.weight)
+                return edge_conv(h, self.edge_weight, self.bias, src, dst).relu()
+            out = h.new_empty((h.shape[0], h.shape[1], self.c_out)) if out is None else out
+            return edge_conv(h, self.edge_weight, self.bias, src, dst, out=out).relu_()
+        if path == "mix-first":
+            y = mix_then_project(h, self.amat, self.weight)
         else:
-            y = torch.matmul(h.reshape(v * rows, c_in), self.weight)  # (K, V*B', C_out)
-            y = torch.mm(self.amat, y.view(self.k * v, rows * self.c_out)).view(v, rows, self.c_out)
+            y = project_then_mix(h, self.amat, self.weight)
         return y.add_(self.bias.unsqueeze(1)).relu_()
+
+    def _temporal_kernel(self, y: torch.Tensor, fast: bool) -> str:
+        """``"tiled"`` (float32 on CPU, no autograd) or ``"conv-relu"`` (:func:`~stgcn.ops.temporal_conv.conv_relu`)."""
+        return "tiled" if self.tiled and fast and y.device.type == "cpu" and y.dtype == torch.float32 \
+            else "conv-relu"
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
         """(V, T', B, C_out) for an input of shape (V, T, B, C_in)."""
@@ -184,26 +146,26 @@ class FusedBlock(nn.Module):
         y_buf = out_buf = None
         # the fast paths write into given memory (no autograd); standard ops otherwise (an input gradient,
         # tracing/export)
-        fast = not _plain_ops() and not (torch.is_grad_enabled() and h.requires_grad)
+        fast = not plain_ops() and not (torch.is_grad_enabled() and h.requires_grad)
         if workspace is not None and fast:
             y_buf = workspace[0][:v * t * b * self.c_out].view(v, t * b, self.c_out)
             shape = self.output_shape(h.shape)
             out_buf = workspace[1][:math.prod(shape)].view(shape)
-        y = self._graph_conv(h.view(v, t * b, c_in), y_buf, fast).view(v, t, b, self.c_out)
+        y = self._graph_conv(h.view(v, t * b, c_in), y_buf, fast).view(v, t, b, self.c_out)  # (V, T, B, C_out)
         residual = None
         if self.residual == "identity":
             residual = h
         elif self.residual == "conv":
             hs = h[:, ::self.stride]  # (V, T', B, C_in)
             r = torch.addmm(self.res_bias, hs.reshape(-1, c_in), self.res_weight.t())
-            residual = r.view(v, hs.shape[1], b, self.c_out)
-        if self.tiled and fast and y.device.type == "cpu" and y.dtype == torch.float32:
+            residual = r.view(v, hs.shape[1], b, self.c_out)  # (V, T', B, C_out)
+        if self._temporal_kernel(y, fast) == "tiled":
             plan = TiledConvPlan(self.tiled_d_in, self.tiled_d_out, self.tiled_weight, self.stride,
                                  self.tiled_offset)
             return tiled_temporal_conv(y, plan, self.tconv_bias, residual, relu=True, out=out_buf)
-        out = _conv_relu(_as_image(y), self.tconv_weight, self.tconv_bias, self.stride, self.padding,
-                         None if residual is None else _as_image(residual))
-        return _from_image(out)  # (V, T', B, C_out)
+        out = conv_relu(as_image(y), self.tconv_weight, self.tconv_bias, self.stride, self.padding,
+                        None if residual is None else as_image(residual))
+        return from_image(out)  # (V, T', B, C_out)
 
 
 class FusedSTGCN(nn.Module):
@@ -223,7 +185,7 @@ class FusedSTGCN(nn.Module):
         self.config = model.config
         self.num_joints = model.num_joints
         self.num_features = model.num_features
-        s, h = _bn_affine(model.data_bn)
+        s, h = bn_affine(model.data_bn)
         c, v = model.config.in_channels, model.num_joints
         # data BN channel index is v * C + c
         self.register_buffer("data_scale", s.float().view(v, 1, 1, c))
@@ -245,16 +207,11 @@ class FusedSTGCN(nn.Module):
             raise RuntimeError("FusedSTGCN is inference-only (BatchNorm is folded); train the STGCN instead")
         return super().train(False)
 
-    def _check_input(self, x: torch.Tensor) -> None:
-        c, v = self.config.in_channels, self.num_joints
-        if x.dim() != 5 or x.shape[1] != c or x.shape[3] != v or x.shape[2] < 1 or x.shape[4] < 1:
-            raise ValueError(f"expected input of shape (N, C={c}, T>=1, V={v}, M>=1), got {tuple(x.shape)}")
-
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         n, c, t, v, m = x.shape
         h = x.permute(3, 2, 0, 4, 1).reshape(v, t, n * m, c)  # (V, T, N*M, C)
         h = torch.addcmul(self.data_shift, h.float(), self.data_scale).to(self.dtype).contiguous()
-        if _plain_ops():
+        if plain_ops():
             for block in self.blocks:
                 h = block(h)
         else:  # three rotating buffers as large as the largest activation: a block reads one, writes two
@@ -265,12 +222,11 @@ class FusedSTGCN(nn.Module):
             buffers = [h.new_empty(size) for _ in range(3)]
             for i, block in enumerate(self.blocks):  # block i reads buffer 2i+2 (mod 3), writes the others
                 h = block(h, (buffers[2 * i % 3], buffers[(2 * i + 1) % 3]))
-        f = h.float().sum(dim=0).mean(dim=0) / v  # average over (V, T) -> (N*M, C_last)
-        return f.view(n, m, -1).mean(dim=1)
+        return pool_features(h.float(), n, m)  # (N, C_last)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features, persons averaged. Shape: x (N, C, T, V, M) -> (N, num_features)."""
-        self._check_input(x)
+        check_input_shape(x, self.config.in_channels, self.num_joints)
         if self.chunk_size is None or x.shape[0] <= self.chunk_size:
             return self._features(x)
         return torch.cat([self._features(part) for part in x.split(self.chunk_size)])
@@ -293,7 +249,7 @@ def optimize_for_inference(model: STGCN, *, chunk_size: int | None = None,
     ``.train()``. It is traceable (``torch.jit.trace``, ``torch.onnx.export``) when ``chunk_size`` is None.
 
     Args:
-        model: A trained :class:`~stgcn.model.STGCN` (its mode does not matter: eval statistics are used).
+        model: A trained :class:`~stgcn.models.stgcn.STGCN` (its mode does not matter: eval statistics are used).
         chunk_size: Process the batch this many clips at a time (CPU cache locality); ``None`` for all at
             once. Logits do not depend on it.
         dtype: ``torch.float32`` (default, same logits) or ``torch.bfloat16`` (an opt-in: weights and
@@ -313,8 +269,7 @@ def optimize_for_inference(model: STGCN, *, chunk_size: int | None = None,
         raise TypeError(f"optimize_for_inference expects an STGCN, got {type(model).__name__}")
     if dtype not in (torch.float32, torch.bfloat16):
         raise ConfigError(f"dtype must be torch.float32 or torch.bfloat16, got {dtype}")
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
-                                   or chunk_size < 1):
+    if chunk_size is not None and not (is_int(chunk_size) and chunk_size >= 1):
         raise ConfigError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
     device = model.A.device
     return FusedSTGCN(model, chunk_size=chunk_size, dtype=dtype).to(device)

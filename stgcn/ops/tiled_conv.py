@@ -20,8 +20,8 @@ the matching input phase, summed in the transformed domain.
 
 The backward pass (:func:`tiled_conv_backward`) uses the same machinery: the input gradient is a correlation
 of the output gradient with the flipped kernel, and the weight gradient is a product in the transformed
-domain mapped back to the taps. Used by :mod:`stgcn.models.stgcn` (training and eval) and
-:mod:`stgcn.inference.optimize`.
+domain mapped back to the taps. Wrapped for autograd in :mod:`stgcn.ops.temporal_conv`; used by
+:mod:`stgcn.models.stgcn` (training and eval) and :mod:`stgcn.inference.optimize`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The benchmark baseline (the original code's structure) against our STGCN and its fused inference copy.
+"""The reference model (the original code's structure, the benchmarks' baseline) against our STGCN and its
+fused inference copy.
 
 Same weights must give the same logits (eval), the same gradients and BatchNorm statistics (training, in
 float64 so that only the math is compared), in every memory mode. Small T keeps this fast.
@@ -14,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.baseline import BaselineSTGCN, baseline_from_stgcn, copy_weights
 from stgcn.inference.optimize import FusedSTGCN, optimize_for_inference
 from stgcn.models.config import GraphConfig, STGCNConfig
+from stgcn.models.reference import BaselineSTGCN, baseline_from_stgcn, copy_weights
 from stgcn.models.stgcn import STGCN
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "st_gcn_kinetics"

@@ -1,14 +1,17 @@
-"""The reference ST-GCN for benchmarks: the original code's structure, written here by us.
+"""The reference ST-GCN: the original code's structure, written here by us, with no fast paths.
 
-It follows yysijie/st-gcn ``net/st_gcn.py`` literally, so that every figure of ``benchmarks.model`` is also a
-ratio against the original's way of computing: a 1x1 convolution to K*C_out channels, a ``view`` to
+It follows yysijie/st-gcn ``net/st_gcn.py`` literally. It is the correctness oracle of
+:class:`~stgcn.models.stgcn.STGCN` (``tests/test_reference_parity.py``: same logits, gradients and BatchNorm
+statistics) and the ``baseline`` of ``benchmarks.model``, whose every figure is also a ratio against the
+original's way of computing: a 1x1 convolution to K*C_out channels, a ``view`` to
 (N, K, C, T, V), ``torch.einsum('nkctv,kvw->nctw')``, a temporal ``nn.Sequential`` of separate BN / ReLU /
 Gamma x 1 conv / BN / Dropout modules, the same block table, data BN over V*C per person, average pooling,
 the mean over persons and a 1x1 convolution as classifier. Its parameter names are the original's
 (``st_gcn_networks.i.tcn.2.weight``, ``edge_importance.i``, ``fcn.weight``...).
 
-:func:`copy_weights` moves weights from an :class:`~stgcn.model.STGCN` into a :class:`BaselineSTGCN` of
-the same architecture (and back), so both compute on identical numbers.
+:func:`copy_weights` moves weights from an :class:`~stgcn.models.stgcn.STGCN` into a :class:`ReferenceSTGCN` of
+the same architecture (and back), so both compute on identical numbers; the key map is
+:mod:`stgcn.models.original_keys`, the one :mod:`stgcn.convert.original` uses.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stgcn.models.original_keys import stgcn_to_original_key
 from stgcn.models.stgcn import STGCN
 
-__all__ = ["BaselineSTGCN", "baseline_from_stgcn", "copy_weights"]
+__all__ = ["ReferenceSTGCN", "reference_from_stgcn", "copy_weights", "BaselineSTGCN", "baseline_from_stgcn"]
 
 
 class ConvTemporalGraphical(nn.Module):
@@ -34,7 +38,7 @@ class ConvTemporalGraphical(nn.Module):
         self.kernel_size = kernel_size
         self.conv = nn.Conv2d(in_channels, out_channels * kernel_size, kernel_size=(1, 1))
 
-    def forward(self, x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:  # noqa: N803
+    def forward(self, x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
         n, kc, t, v = x.size()
         x = x.view(n, self.kernel_size, kc // self.kernel_size, t, v)
@@ -75,14 +79,14 @@ class STGCNUnit(nn.Module):
                 nn.BatchNorm2d(out_channels))
         self.relu = nn.ReLU(inplace=True)
 
-    def forward(self, x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:  # noqa: N803
+    def forward(self, x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         res = 0 if self.residual is None else self.residual(x)
         x = self.gcn(x, A)
         x = self.tcn(x) + res
         return self.relu(x)
 
 
-class BaselineSTGCN(nn.Module):
+class ReferenceSTGCN(nn.Module):
     """The original ``Model``: data BN, ten ``st_gcn`` units, avg pool, person mean, 1x1 conv classifier.
 
     Args:
@@ -98,7 +102,7 @@ class BaselineSTGCN(nn.Module):
         x: (N, C, T, V, M); output: (N, num_classes).
     """
 
-    def __init__(self, A: torch.Tensor, in_channels: int, num_classes: int,  # noqa: N803
+    def __init__(self, A: torch.Tensor, in_channels: int, num_classes: int,
                  blocks: tuple[tuple[int, int], ...], temporal_kernel: int = 9, edge_importance: bool = True,
                  dropout: float = 0.0) -> None:
         super().__init__()
@@ -139,60 +143,55 @@ class BaselineSTGCN(nn.Module):
         return x.view(x.size(0), -1)
 
 
-def baseline_from_stgcn(model: STGCN) -> BaselineSTGCN:
-    """A :class:`BaselineSTGCN` with the architecture and the weights of ``model``.
+def reference_from_stgcn(model: STGCN) -> ReferenceSTGCN:
+    """A :class:`ReferenceSTGCN` with the architecture and the weights of ``model``.
 
     Its edge importance masks are always learnable parameters (a model without them holds all-ones masks,
     which copy over exactly). Train/eval mode follows ``model``.
     """
     cfg = model.config
-    base = BaselineSTGCN(model.A, cfg.in_channels, cfg.num_classes, cfg.blocks, cfg.temporal_kernel,
+    ref = ReferenceSTGCN(model.A, cfg.in_channels, cfg.num_classes, cfg.blocks, cfg.temporal_kernel,
                          edge_importance=True, dropout=cfg.dropout)
-    copy_weights(model, base)
-    return base.train(model.training)
+    copy_weights(model, ref)
+    return ref.train(model.training)
+
+
+# the names benchmarks.model and its results use ("baseline")
+BaselineSTGCN = ReferenceSTGCN
+baseline_from_stgcn = reference_from_stgcn
 
 
 def _key_pairs(model: STGCN) -> list[tuple[str, str]]:
-    """(our key, baseline key) for every state_dict entry."""
-    pairs = [("A", "A")]
-    pairs += [(f"data_bn.{s}", f"data_bn.{s}") for s in _BN]
-    for i, block in enumerate(model.blocks):
-        ours, base = f"blocks.{i}.", f"st_gcn_networks.{i}."
-        pairs += [(ours + f"gcn.conv.{s}", base + f"gcn.conv.{s}") for s in ("weight", "bias")]
-        pairs.append((ours + "gcn.edge_importance", f"edge_importance.{i}"))
-        pairs += [(ours + f"tcn.bn1.{s}", base + f"tcn.0.{s}") for s in _BN]
-        pairs += [(ours + f"tcn.conv.{s}", base + f"tcn.2.{s}") for s in ("weight", "bias")]
-        pairs += [(ours + f"tcn.bn2.{s}", base + f"tcn.3.{s}") for s in _BN]
-        if block.residual is not None and not isinstance(block.residual, nn.Identity):
-            pairs += [(ours + f"residual.conv.{s}", base + f"residual.0.{s}") for s in ("weight", "bias")]
-            pairs += [(ours + f"residual.bn.{s}", base + f"residual.1.{s}") for s in _BN]
-    pairs += [("fc.weight", "fcn.weight"), ("fc.bias", "fcn.bias")]
+    """(our key, reference key) for every state_dict entry of ``model``."""
+    pairs = []
+    for key in model.state_dict():
+        ref_key = stgcn_to_original_key(key)
+        if ref_key is None:
+            raise ValueError(f"state_dicts do not correspond: no original name for {key!r}")
+        pairs.append((key, ref_key))
     return pairs
-
-
-_BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 
 @torch.no_grad()
 def copy_weights(src: nn.Module, dst: nn.Module) -> None:
-    """Copy every weight and buffer between an :class:`STGCN` and a :class:`BaselineSTGCN`, either way.
+    """Copy every weight and buffer between an :class:`STGCN` and a :class:`ReferenceSTGCN`, either way.
 
     Args:
-        src: The model to read (an STGCN or a BaselineSTGCN).
+        src: The model to read (an STGCN or a ReferenceSTGCN).
         dst: The model to write (the other kind, same architecture).
 
     Raises:
         ValueError: when the two models' tensors do not correspond one to one with equal sizes.
     """
-    if isinstance(src, STGCN) and isinstance(dst, BaselineSTGCN):
+    if isinstance(src, STGCN) and isinstance(dst, ReferenceSTGCN):
         pairs = _key_pairs(src)
-    elif isinstance(src, BaselineSTGCN) and isinstance(dst, STGCN):
+    elif isinstance(src, ReferenceSTGCN) and isinstance(dst, STGCN):
         pairs = [(b, a) for a, b in _key_pairs(dst)]
     else:
-        raise ValueError(f"copy_weights needs an STGCN and a BaselineSTGCN, got {type(src).__name__} and "
-                         f"{type(dst).__name__}")
+        raise ValueError(f"copy_weights needs an STGCN and a BaselineSTGCN (ReferenceSTGCN), got "
+                         f"{type(src).__name__} and {type(dst).__name__}")
     s, d = src.state_dict(), dst.state_dict()
-    if len(pairs) != len(s) or len(pairs) != len(d):
+    if len(pairs) != len(s) or len(pairs) != len(d) or any(ks not in s or kd not in d for ks, kd in pairs):
         raise ValueError(f"state_dicts do not correspond: {len(s)} and {len(d)} entries, {len(pairs)} mapped")
     for ks, kd in pairs:
         value = s[ks]
