@@ -16,7 +16,6 @@ This module holds:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +30,6 @@ __all__ = [
     "SCORE_CHANNELS", "COORDINATE_CHANNELS", "is_score", "select_channels", "model_input_channels",
     "normalize_original", "fit_image_coordinates",
 ]
-
-logger = logging.getLogger(__name__)
 
 SCORE_CHANNELS = ("score", "confidence", "c", "visibility")
 COORDINATE_CHANNELS = ("x", "y", "z")
@@ -84,7 +81,8 @@ def model_input_channels(in_channels: int, coordinates: Sequence[str], has_score
     """The channels to feed a model with ``in_channels`` inputs per joint from a clip.
 
     The stored preprocessing's channel names (``stored``) when it has them; else the clip's coordinates,
-    plus ``score`` when the model takes one channel more (scores of 1 when the clip has none).
+    plus ``score`` when the model takes one channel more (:func:`select_channels` gives scores of 1 when the
+    clip has none).
 
     Raises:
         DataError: the model takes another number of channels.
@@ -95,8 +93,6 @@ def model_input_channels(in_channels: int, coordinates: Sequence[str], has_score
     if in_channels == len(coords):
         return coords
     if in_channels == len(coords) + 1:
-        if not has_scores:
-            logger.info("the clip has no scores; the model's score channel is set to 1")
         return coords + ["score"]
     raise DataError(f"the model takes {in_channels} channels per joint; the clip has {', '.join(coords)}"
                     f"{' and scores' if has_scores else ''}")

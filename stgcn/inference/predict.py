@@ -161,7 +161,10 @@ class Predictor:
         when the model takes one channel more (scores of 1 when the clip has none).
         """
         stored = None if self.preprocess is None else self.preprocess.channels
-        return model_input_channels(self.config.in_channels, coordinates, has_scores, stored)
+        channels = model_input_channels(self.config.in_channels, coordinates, has_scores, stored)
+        if stored is None and not has_scores and len(channels) > len(coordinates):
+            logger.info("the clip has no scores; the model's score channel is set to 1")
+        return channels
 
     def input_from(self, clip: ClipInput) -> np.ndarray:
         """A clip read from a file (:func:`read_clips`) as this model's raw input: its channels assembled

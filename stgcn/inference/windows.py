@@ -33,7 +33,6 @@ def temporal_receptive_field(config: STGCNConfig) -> int:
     return field_
 
 
-
 def window_bounds(num_frames: int, window: int, stride: int, *, include_tail: bool = True) -> list[tuple[int, int]]:
     """``(start, end)`` frame ranges of the sliding windows over ``num_frames`` frames.
 
