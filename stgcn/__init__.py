@@ -9,7 +9,8 @@ from stgcn.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from stgcn.errors import CheckpointError, ConfigError, DataError, StgcnError
 from stgcn.graph.layouts import Layout, get_layout, load_layout
 from stgcn.graph.partitions import Graph
-from stgcn.inference.predict import PredictionStream, Predictor
+from stgcn.inference.predict import Predictor
+from stgcn.inference.stream import PredictionStream
 from stgcn.models.config import GraphConfig, STGCNConfig
 from stgcn.models.stgcn import STGCN
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from stgcn.cli import main
+from stgcn.data.channels import normalize_original
 from stgcn.data.transforms import PreprocessConfig
 from stgcn.errors import ConfigError
-from stgcn.inference.pose import MEDIAPIPE_TO_COCO_17, PoseSequence, landmarks_to_layout, normalize_original
+from stgcn.inference.pose import MEDIAPIPE_TO_COCO_17, PoseSequence, landmarks_to_layout
 from stgcn.inference.predict import Predictor
 from stgcn.inference.video import model_channels, pose_to_model_input
 from tests.use_utils import small_checkpoint, small_model
@@ -48,7 +49,7 @@ def test_original_normalisation_and_model_input():
     lm = _landmarks(1)
     lm[0, 0, 15] = 0  # left wrist undetected (score 0)
     pose = PoseSequence(lm, width=340, height=256, fps=30.0, source="x.mp4")
-    norm = normalize_original(landmarks_to_layout(lm, "openpose-18"), 340, 256)
+    norm = normalize_original(landmarks_to_layout(lm, "openpose-18"), (340, 256), ("x", "y", "z", "score"))
     np.testing.assert_allclose(norm[0, 0, 0], [0 / 340 - 0.5, 0 / 256 - 0.5, 0, 0.5])
     np.testing.assert_allclose(norm[0, 0, 2], [120 / 340 - 0.5, 60 / 256 - 0.5, -12 / 340, 0.62], rtol=1e-6)
     np.testing.assert_array_equal(norm[0, 0, 7], 0)  # undetected joint: all zero

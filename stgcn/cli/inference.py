@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stgcn.errors import StgcnError
+
+if TYPE_CHECKING:
+    from stgcn.inference.predict import Predictor
 
 
 def _window_arg(value: str) -> int | str:
@@ -40,7 +45,7 @@ def _add_window_args(p: argparse.ArgumentParser, *, sliding_by_default: bool) ->
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
-def _predictor(args: argparse.Namespace):  # noqa: ANN202
+def _predictor(args: argparse.Namespace) -> Predictor:
     from stgcn.inference.predict import Predictor
 
     return Predictor.from_checkpoint(args.checkpoint, device=args.device, min_frames=args.min_frames,
@@ -95,7 +100,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _frame_progress(video: Path, passes: int, desc: str):  # noqa: ANN202
+def _frame_progress(video: Path, passes: int, desc: str) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
     """A tqdm bar over a video's frames (``passes`` times), shown on a terminal; ``(callback, close)``."""
     try:
         from tqdm import tqdm

@@ -1,23 +1,38 @@
-"""The ``stgcn`` command line. Each subcommand is a typed ``cmd_<name>(args) -> int`` function in the module of its area
-(:mod:`.graph`, :mod:`.convert`, :mod:`.data`, :mod:`.engine`, :mod:`.inference`); parsers are added explicitly in
-:func:`build_parser`. Only this module prints; errors from bad input are printed as one
-line ``error: ...`` with exit status 2.
+"""The ``stgcn`` command line: the argument parser and the single error boundary.
+
+Each subcommand is a typed ``cmd_<name>(args) -> int`` function in the module of its area (:mod:`.graph`,
+:mod:`.convert`, :mod:`.data`, :mod:`.engine`, :mod:`.inference`); parsers are added explicitly in
+:func:`build_parser`. The CLI package is the only part of ``stgcn`` that prints (the library logs through
+``logging``), and :func:`main` is the only place that turns exceptions into exit statuses:
+
+* the errors the library raises for bad input (:class:`~stgcn.errors.StgcnError` and its subclasses, and
+  ``OSError`` from the file system): one line ``error: <message>`` on stderr, exit status 2;
+* Ctrl-C (``KeyboardInterrupt``): one line ``interrupted`` on stderr, exit status 130, no traceback;
+* a closed output pipe (``BrokenPipeError`` on stdout, e.g. ``stgcn graph ntu-rgb+d | head -1``): nothing
+  printed, exit status 141 (128 + SIGPIPE), as a shell tool killed by SIGPIPE.
+
+Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from stgcn.cli import convert, data, engine, graph, inference
 from stgcn.errors import StgcnError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE"]
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 
-# ---------------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
+    """The ``stgcn`` parser with every subcommand; each sets ``func``, its ``cmd_<name>(args) -> int``."""
     from stgcn import __version__
 
     parser = argparse.ArgumentParser(
@@ -42,18 +57,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``stgcn`` command. Returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+def _stdout_closed() -> bool:
+    """Whether the reader of stdout has gone (a pipe whose other end is closed); ``True`` when unknown."""
     try:
-        return int(args.func(args) or 0)
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poller.poll(0))
+    except (ImportError, AttributeError, OSError, ValueError):  # no poll, or no real file descriptor
+        return True
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's final flush of a closed pipe stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (e.g. a captured stdout)
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``stgcn`` command. Returns the exit status (see the module docstring)."""
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s")
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at interpreter exit
+        return status
+    except BrokenPipeError as e:
+        if not _stdout_closed():  # another pipe (e.g. to a subprocess) broke: an error like any OSError
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_ERROR
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except (StgcnError, OSError) as e:
         message = str(e).replace("\n", " ")
         print(f"error: {message}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED

@@ -125,17 +125,6 @@ def to_channels(keypoints: np.ndarray, scores: np.ndarray | None, channels: Sequ
     Raises:
         DataError: a coordinate the clip lacks (e.g. ``z`` from a 2-D clip) or an unknown channel name.
     """
-    coords = {"x": 0, "y": 1, "z": 2}
-    out = []
-    for name in channels:
-        key = name.lower()
-        if key in coords:
-            if coords[key] >= keypoints.shape[-1]:
-                raise DataError(f"the model expects channel {name!r} but the clip has only "
-                                f"{keypoints.shape[-1]} coordinates")
-            out.append(keypoints[..., coords[key]])
-        elif key in ("score", "confidence", "c", "visibility"):
-            out.append(scores if scores is not None else np.ones(keypoints.shape[:3], dtype=np.float32))
-        else:
-            raise DataError(f"unknown channel {name!r}; valid channels are x, y, z, score")
-    return np.stack(out, axis=-1).astype(np.float32)
+    from stgcn.data.channels import select_channels
+
+    return select_channels(keypoints, scores, channels)

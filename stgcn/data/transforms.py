@@ -72,16 +72,9 @@ def normalize_2d(x: np.ndarray, image_size: tuple[float, float], score_channel: 
     Shape:
         x: (T, M, V, C) with x, y in channels 0 and 1 -> same shape
     """
-    width, height = image_size
-    out = x.astype(np.float32, copy=True)
-    if score_channel is not None:
-        missing = out[..., score_channel] == 0
-    else:
-        missing = (out[..., 0] == 0) & (out[..., 1] == 0)
-    out[..., 0] = out[..., 0] / width - 0.5
-    out[..., 1] = out[..., 1] / height - 0.5
-    out[missing] = 0
-    return out
+    from stgcn.data.channels import normalize_original
+
+    return normalize_original(x, image_size, ("x", "y"), score_channel=score_channel)
 
 
 def center_on_joint(x: np.ndarray, joint: int, mode: str = "frame", num_coords: int = 3) -> np.ndarray:

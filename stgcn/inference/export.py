@@ -1,7 +1,7 @@
 """Export a trained model to ONNX or TorchScript for deployment, verified against the eager model.
 
 :func:`export_model` prepares an inference copy of the model (BatchNorm folded into the convolutions by
-:func:`stgcn.optimize.optimize_for_inference`, an exact rewrite up to float rounding), writes it with batch
+:func:`stgcn.inference.optimize.optimize_for_inference`, an exact rewrite up to float rounding), writes it with batch
 size N, frames T and persons M dynamic, then loads the written file (onnxruntime for ONNX, ``torch.jit.load``
 for TorchScript) and runs it against the original eager model on random inputs of several shapes (uniform
 in [-1, 1), the scale of normalised keypoints). The file is moved into place only if every output agrees
@@ -58,7 +58,7 @@ class ExportReport:
 
 def inference_copy(model: STGCN, *, fold: bool = True) -> tuple[nn.Module, int]:
     """The model prepared for export: a CPU float32 eval copy, with BatchNorm folded when ``fold``
-    (:func:`stgcn.optimize.optimize_for_inference`: every BatchNorm folded into the convolution before it,
+    (:func:`stgcn.inference.optimize.optimize_for_inference`: every BatchNorm folded into the convolution before it,
     the data BatchNorm kept as a per-(joint, channel) affine map).
 
     Returns:
@@ -93,7 +93,8 @@ def _metadata(ck: Checkpoint | None, model: STGCN) -> dict[str, str]:
             "stgcn.input": "x: (N, C, T, V, M) float32", "stgcn.output": "logits: (N, num_classes)"}
     if ck is not None:
         meta["stgcn.class_names"] = json.dumps(ck.class_names)
-        meta["stgcn.preprocess"] = json.dumps(ck.preprocess)
+        pre = ck.preprocess  # a dict, or a PreprocessConfig in checkpoints that hold the typed config
+        meta["stgcn.preprocess"] = json.dumps(pre.to_dict() if hasattr(pre, "to_dict") else pre)
     return meta
 
 

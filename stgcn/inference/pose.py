@@ -13,8 +13,9 @@ frames where no person was found. :func:`landmarks_to_layout` maps them to a lay
   no neck, so the neck is the midpoint of the shoulders, with the smaller of their two scores;
 * ``coco-17``: the 17 COCO keypoints, all of which MediaPipe has.
 
-:func:`normalize_original` is the original ST-GCN demo's normalisation for OpenPose input,
-``(x / W - 0.5, y / H - 0.5, score)``, with joints that were not detected set to 0.
+:meth:`PoseSequence.keypoints` with ``normalize=True`` gives the original ST-GCN demo's normalisation for
+OpenPose input, ``(x / W - 0.5, y / H - 0.5, score)``, with joints that were not detected set to 0
+(:func:`stgcn.data.channels.normalize_original`).
 """
 
 from __future__ import annotations
@@ -24,15 +25,17 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from stgcn.data.channels import normalize_original, select_channels
 from stgcn.errors import ConfigError, DataError, StgcnError
 from stgcn.graph.layouts import Layout, get_layout
 
 __all__ = [
     "PoseSequence", "POSE_LAYOUTS", "MEDIAPIPE_TO_OPENPOSE_18", "MEDIAPIPE_TO_COCO_17", "extract_pose",
-    "landmarks_to_layout", "normalize_original", "read_video_frames", "video_info", "VideoInfo",
+    "landmarks_to_layout", "read_video_frames", "video_info", "VideoInfo",
 ]
 
 logger = logging.getLogger(__name__)
@@ -67,7 +70,7 @@ MEDIAPIPE_TO_COCO_17: tuple[int, ...] = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 
 _LEFT_SHOULDER, _RIGHT_SHOULDER = 11, 12
 
 
-def _import_cv2():  # noqa: ANN202
+def _import_cv2() -> Any:
     try:
         import cv2
     except ImportError:
@@ -76,7 +79,7 @@ def _import_cv2():  # noqa: ANN202
     return cv2
 
 
-def _import_mediapipe():  # noqa: ANN202
+def _import_mediapipe() -> Any:
     try:
         import mediapipe as mp
         solutions = mp.solutions
@@ -181,31 +184,19 @@ class PoseSequence:
 
         Args:
             layout: ``openpose-18``, ``coco-17`` or ``mediapipe-pose-33``.
-            channels: Which channels, in order, from ``x``, ``y``, ``z`` and ``score``.
+            channels: Which channels, in order, from ``x``, ``y``, ``z`` and ``score`` (or another score name,
+                :data:`stgcn.data.channels.SCORE_CHANNELS`).
             normalize: Divide x (and z) by W and y by H and subtract 0.5 from x and y, zeroing undetected
-                joints (the original demo's normalisation, :func:`normalize_original`); else pixels.
+                joints (the original demo's normalisation,
+                :func:`stgcn.data.channels.normalize_original`); else pixels.
 
         Shape:
             Returns (T, 1, V, len(channels)) float32.
         """
         kp = landmarks_to_layout(self.landmarks, layout)
         if normalize:
-            kp = normalize_original(kp, self.width, self.height)
-        return select_channels(kp, channels)
-
-
-def select_channels(keypoints: np.ndarray, channels: tuple[str, ...]) -> np.ndarray:
-    """Pick channels by name from ``(..., 4)`` keypoints ordered ``x, y, z, score``.
-
-    ``visibility``, ``confidence`` and ``c`` are accepted as names of the score.
-    """
-    index = {"x": 0, "y": 1, "z": 2, "score": 3, "visibility": 3, "confidence": 3, "c": 3}
-    try:
-        picks = [index[c.lower()] for c in channels]
-    except KeyError as e:
-        raise ConfigError(f"pose keypoints have no channel {e.args[0]!r}; valid channels are x, y, z, "
-                          f"score") from None
-    return np.ascontiguousarray(keypoints[..., picks], dtype=np.float32)
+            kp = normalize_original(kp, (self.width, self.height), ("x", "y", "z", "score"))
+        return select_channels(kp[..., :3], kp[..., 3], channels, error=ConfigError)
 
 
 def landmarks_to_layout(landmarks: np.ndarray, layout: str | Layout) -> np.ndarray:
@@ -230,21 +221,6 @@ def landmarks_to_layout(landmarks: np.ndarray, layout: str | Layout) -> np.ndarr
     neck = (left + right) / 2
     neck[..., 3] = np.minimum(left[..., 3], right[..., 3])
     out[..., 1, :] = neck
-    return out
-
-
-def normalize_original(keypoints: np.ndarray, width: float, height: float) -> np.ndarray:
-    """The original ST-GCN demo's normalisation: ``x / W - 0.5``, ``y / H - 0.5`` (z, if present, ``/ W``),
-    score kept; joints with score 0 (not detected) become all 0.
-
-    Shape:
-        keypoints: (..., 4) pixels ``x, y, z, score`` -> same shape.
-    """
-    out = keypoints.astype(np.float32, copy=True)
-    out[..., 0] = out[..., 0] / width - 0.5
-    out[..., 1] = out[..., 1] / height - 0.5
-    out[..., 2] = out[..., 2] / width
-    out[keypoints[..., 3] <= 0] = 0
     return out
 
 

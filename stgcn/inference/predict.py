@@ -32,27 +32,37 @@ clip to a fixed length L (``preprocess.length``): the model was trained on L-fra
 clip reaches L frames. ``min_frames=1`` runs every window as it is. Padding is applied to the raw frames,
 before the stored preprocessing, so motion features and centring see a consistent sequence; it is logged
 once per predictor.
+
+The pieces live in their own modules and are re-exported here: :mod:`stgcn.inference.clips` (reading input
+files), :mod:`stgcn.inference.windows` (window bounds, frame labels, receptive field),
+:mod:`stgcn.inference.stream` (:class:`PredictionStream`), :mod:`stgcn.inference.results` (:class:`Prediction`)
+and :func:`stgcn.data.channels.fit_image_coordinates`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from stgcn.data.channels import fit_image_coordinates, model_input_channels
 from stgcn.data.transforms import PreprocessConfig, build_transform, take_frames, temporal_indices
 from stgcn.engine.checkpoint import Checkpoint, load_checkpoint
 from stgcn.errors import ConfigError, DataError
 from stgcn.graph.layouts import Layout, get_layout
+from stgcn.inference.clips import ClipInput, as_clip, read_clips
+from stgcn.inference.results import Prediction, WindowPrediction
+from stgcn.inference.stream import PredictionStream
+from stgcn.inference.windows import frame_labels, temporal_receptive_field, window_bounds
 from stgcn.models.config import STGCNConfig
 from stgcn.models.stgcn import STGCN
+from stgcn.utils.checks import check_int
 
+# re-exported: the names of this module before it was split (clips, results, stream, windows, channels)
 __all__ = [
     "Predictor", "Prediction", "WindowPrediction", "PredictionStream", "SHORT_POLICIES",
     "temporal_receptive_field", "frame_labels", "window_bounds", "as_clip", "read_clips", "ClipInput",
@@ -62,250 +72,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SHORT_POLICIES = ("loop", "zero", "error")
-
-
-def temporal_receptive_field(config: STGCNConfig) -> int:
-    """Number of input frames one output frame of the last block depends on.
-
-    Each temporal convolution adds ``(Gamma - 1) * J`` frames, where ``J`` is the product of the strides
-    before it; graph convolutions, BatchNorm and the 1x1 residual projections add none.
-
-    >>> temporal_receptive_field(STGCNConfig(num_classes=2))
-    153
-    """
-    field_, jump = 1, 1
-    for _, stride in config.blocks:
-        field_ += (config.temporal_kernel - 1) * jump
-        jump *= stride
-    return field_
-
-
-@dataclass(eq=False)
-class Prediction:
-    """The top-k classes of one input.
-
-    Attributes:
-        indices: Class indices, best first.
-        labels: Their names (``class_<i>`` when the checkpoint has no class names).
-        scores: Their softmax probabilities.
-        probabilities: Softmax over all classes, shape (num_classes,).
-    """
-
-    indices: tuple[int, ...]
-    labels: tuple[str, ...]
-    scores: tuple[float, ...]
-    probabilities: np.ndarray = field(repr=False)
-
-    @property
-    def label(self) -> str:
-        """The top-1 class name."""
-        return self.labels[0]
-
-    @property
-    def score(self) -> float:
-        """The top-1 probability."""
-        return self.scores[0]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable top-k: ``{"topk": [{"index", "label", "score"}, ...]}``."""
-        return {"topk": [{"index": i, "label": n, "score": s}
-                         for i, n, s in zip(self.indices, self.labels, self.scores, strict=True)]}
-
-
-@dataclass(eq=False)
-class WindowPrediction:
-    """The prediction for frames ``start`` (inclusive) to ``end`` (exclusive) of a sequence."""
-
-    start: int
-    end: int
-    prediction: Prediction
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, **self.prediction.to_dict()}
-
-
-def as_clip(x: np.ndarray, *, where: str = "input") -> np.ndarray:
-    """A single clip as ``(T, M, V, C)`` float32: ``(T, V, C)`` gains a person axis.
-
-    Raises:
-        DataError: other ranks, empty axes, NaN or inf.
-    """
-    x = np.asarray(x)
-    if x.dtype.kind not in "iuf":
-        raise DataError(f"{where}: keypoints must be numbers, got dtype {x.dtype}")
-    if x.ndim == 3:
-        x = x[:, None]
-    if x.ndim != 4:
-        raise DataError(f"{where}: a clip must have shape (T, V, C) or (T, M, V, C), got {tuple(x.shape)}")
-    if 0 in x.shape:
-        raise DataError(f"{where}: empty clip of shape {tuple(x.shape)}")
-    x = x.astype(np.float32, copy=False)
-    if not np.isfinite(x).all():
-        raise DataError(f"{where}: keypoints contain NaN or inf")
-    return x
-
-
-def window_bounds(num_frames: int, window: int, stride: int, *, include_tail: bool = True) -> list[tuple[int, int]]:
-    """``(start, end)`` frame ranges of the sliding windows over ``num_frames`` frames.
-
-    Windows of ``window`` frames start at ``0, stride, 2 * stride, ...``. With ``include_tail`` a last
-    window ``(T - window, T)`` covers frames after the last regular one. A sequence shorter than
-    ``window`` gives one window over all of it.
-    """
-    if window < 1 or stride < 1:
-        raise ConfigError(f"window and stride must be positive, got window={window}, stride={stride}")
-    if num_frames < 1:
-        return []
-    if num_frames <= window:
-        return [(0, num_frames)]
-    bounds = [(s, s + window) for s in range(0, num_frames - window + 1, stride)]
-    if include_tail and bounds[-1][1] < num_frames:
-        bounds.append((num_frames - window, num_frames))
-    return bounds
-
-
-def frame_labels(windows: Sequence[WindowPrediction], num_frames: int, *, causal: bool = True) -> list[int | None]:
-    """One class index per frame from window predictions.
-
-    Args:
-        windows: Window predictions in order of their end frame.
-        num_frames: Length of the sequence.
-        causal: ``True``: frame ``f`` shows the latest window that had ended by frame ``f`` (what a live
-            stream displays; ``None`` before the first window ends). ``False``: frame ``f`` takes the window
-            whose centre is nearest (offline analysis; every frame labelled).
-    """
-    out: list[int | None] = [None] * num_frames
-    if not windows:
-        return out
-    if causal:
-        k = -1
-        for f in range(num_frames):
-            while k + 1 < len(windows) and windows[k + 1].end <= f + 1:
-                k += 1
-            out[f] = windows[k].prediction.indices[0] if k >= 0 else None
-        return out
-    centres = np.array([(w.start + w.end - 1) / 2 for w in windows])
-    for f in range(num_frames):
-        out[f] = windows[int(np.argmin(np.abs(centres - f)))].prediction.indices[0]
-    return out
-
-
-def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError) as e:
-        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise DataError(f"{path}: not a readable .npy array ({msg})") from None
-
-
-@dataclass(eq=False)
-class ClipInput:
-    """One clip read from a file: coordinates, optional scores and what the file says about them.
-
-    Attributes:
-        name: Where it came from (file, or ``file[i]`` for the i-th clip of an (N, C, T, V, M) array).
-        keypoints: (T, M, V, C) float32. For ``.npy`` input the raw array (all channels, names unknown);
-            otherwise the coordinates only, named by ``meta["channels"]``.
-        scores: (T, M, V) detection scores, or ``None``.
-        meta: ``channels`` (coordinate names, or ``None`` for raw arrays), ``layout`` (Layout or None),
-            ``image_size`` ((W, H) of pixel coordinates, or None) and whatever else the reader reports.
-    """
-
-    name: str
-    keypoints: np.ndarray
-    scores: np.ndarray | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def channels(self) -> list[str] | None:
-        """Names of the channels of :meth:`array` (``None``: a raw array whose channels are unnamed)."""
-        coords = self.meta.get("channels")
-        if coords is None:
-            return None
-        return [str(c) for c in coords] + (["score"] if self.scores is not None else [])
-
-    def array(self, channels: Sequence[str] | None = None) -> np.ndarray:
-        """The clip with the given channels (``x``, ``y``, ``z``, ``score``); default: coordinates then score.
-
-        Shape:
-            Returns (T, M, V, len(channels)).
-        """
-        names = self.channels
-        if names is None:
-            if channels is not None:
-                raise DataError(f"{self.name}: a raw array has no channel names; cannot select {list(channels)}")
-            return self.keypoints
-        from stgcn.data.sources import to_channels
-
-        return to_channels(self.keypoints, self.scores, channels if channels is not None else names)
-
-
-def read_clips(path: str | Path, layout: str | Layout | None = None) -> list[ClipInput]:
-    """The clips in an input file of ``stgcn predict`` / ``stgcn render``.
-
-    * ``.npy``: a raw array, ``(T, V, C)`` or ``(T, M, V, C)`` for one clip, or ``(N, C, T, V, M)`` for N
-      clips (the original ST-GCN's data files); used as they are;
-    * any single-clip file the data layer reads (:func:`stgcn.sources.read_clip_file`): the keypoints
-      JSON/NPZ that ``stgcn pose`` writes, OpenPose folders, NW-UCLA, Kinetics-skeleton, MSR Action3D,
-      UTKinect and NTU files.
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
-        arr = _load_npy(path)
-        meta: dict[str, Any] = {"channels": None, "layout": None if layout is None else get_layout(layout)}
-        if arr.ndim == 5:
-            return [ClipInput(f"{path}[{i}]", as_clip(item.transpose(1, 3, 2, 0), where=f"{path}[{i}]"), None,
-                              dict(meta)) for i, item in enumerate(arr)]
-        return [ClipInput(str(path), as_clip(arr, where=str(path)), None, meta)]
-    from stgcn.data.sources import read_clip_file
-
-    keypoints, scores, meta = read_clip_file(path, layout)
-    keypoints = as_clip(keypoints, where=str(path))
-    if scores is not None:
-        scores = np.asarray(scores, dtype=np.float32).reshape(keypoints.shape[:3])
-    return [ClipInput(str(path), keypoints, scores, dict(meta))]
-
-
-def fit_image_coordinates(x: np.ndarray, image_size: tuple[float, float], preprocess: PreprocessConfig | None,
-                          channels: Sequence[str]) -> np.ndarray:
-    """Pixel coordinates of a ``W x H`` image in the convention a model expects.
-
-    * no stored preprocessing (a converted original checkpoint): the original ST-GCN's
-      ``(x / W - 0.5, y / H - 0.5)`` (``z / W``), joints with score 0 (or x = y = 0 without scores) set to 0;
-    * preprocessing that normalises by an image size ``(w, h)`` itself: rescaled to a ``w x h`` image, so that
-      the stored normalisation again gives ``x / W - 0.5``;
-    * other preprocessing: unchanged (the model was trained on coordinates as stored).
-
-    Shape:
-        x: (T, M, V, C) with channels named by ``channels`` -> same shape.
-    """
-    names = [c.lower() for c in channels]
-    if preprocess is not None and preprocess.image_size is None:
-        return x
-    width, height = float(image_size[0]), float(image_size[1])
-    out = x.astype(np.float32, copy=True)
-    if preprocess is None:  # divide, as the original code does (bit-identical inputs)
-        divide = {"x": (width, 0.5), "y": (height, 0.5), "z": (width, 0.0)}
-        for i, name in enumerate(names):
-            if name in divide:
-                out[..., i] = out[..., i] / np.float32(divide[name][0]) - np.float32(divide[name][1])
-    else:
-        w, h = preprocess.image_size
-        scale = {"x": w / width, "y": h / height, "z": w / width}
-        for i, name in enumerate(names):
-            if name in scale:
-                out[..., i] = out[..., i] * np.float32(scale[name])
-    if preprocess is None:
-        score = [i for i, n in enumerate(names) if n in ("score", "confidence", "c", "visibility")]
-        if score:
-            missing = x[..., score[0]] <= 0
-        else:
-            coords = [i for i, n in enumerate(names) if n in ("x", "y")]
-            missing = np.all(x[..., coords] == 0, axis=-1)
-        out[missing] = 0
-    return out
 
 
 class Predictor:
@@ -322,7 +88,7 @@ class Predictor:
             module docstring.
         short: ``loop``, ``zero`` or ``error`` (see the module docstring).
         batch_size: Windows per forward pass in :meth:`sliding_window` and :meth:`predict_batch`.
-        optimize: Run the BatchNorm-folded inference copy (:func:`stgcn.optimize.optimize_for_inference`;
+        optimize: Run the BatchNorm-folded inference copy (:func:`stgcn.inference.optimize.optimize_for_inference`;
             the same logits within float rounding, faster); ``False`` runs ``model`` itself.
     """
 
@@ -357,19 +123,15 @@ class Predictor:
         fixed = self.fixed_length
         if min_frames is None:
             min_frames = self.receptive_field if fixed is None else min(self.receptive_field, fixed)
-        if isinstance(min_frames, bool) or not isinstance(min_frames, int) or min_frames < 1:
-            raise ConfigError(f"min_frames must be a positive integer, got {min_frames!r}")
-        self.min_frames = min_frames
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-        self.batch_size = batch_size
+        self.min_frames = check_int(min_frames, "min_frames")
+        self.batch_size = check_int(batch_size, "batch_size")
         self._warned_short = False
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path | Checkpoint, *, device: str | torch.device = "cpu",
                         min_frames: int | None = None, short: str = "loop", batch_size: int = 32,
                         optimize: bool = True) -> Predictor:
-        """Build a predictor from a checkpoint file (or a loaded :class:`~stgcn.checkpoint.Checkpoint`)."""
+        """Build a predictor from a checkpoint file (or a loaded :class:`~stgcn.engine.checkpoint.Checkpoint`)."""
         ck = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
         return cls(ck.model, class_names=ck.class_names, preprocess=ck.preprocess, device=device,
                    min_frames=min_frames, short=short, batch_size=batch_size, optimize=optimize)
@@ -398,18 +160,11 @@ class Predictor:
         The stored preprocessing's channel names when it has them; else the coordinates, plus ``score``
         when the model takes one channel more (scores of 1 when the clip has none).
         """
-        pre = self.preprocess
-        if pre is not None and pre.channels is not None:
-            return list(pre.channels)
-        c, coords = self.config.in_channels, list(coordinates)
-        if c == len(coords):
-            return coords
-        if c == len(coords) + 1:
-            if not has_scores:
-                logger.info("the clip has no scores; the model's score channel is set to 1")
-            return coords + ["score"]
-        raise DataError(f"the model takes {c} channels per joint; the clip has {', '.join(coords)}"
-                        f"{' and scores' if has_scores else ''}")
+        stored = None if self.preprocess is None else self.preprocess.channels
+        channels = model_input_channels(self.config.in_channels, coordinates, has_scores, stored)
+        if stored is None and not has_scores and len(channels) > len(coordinates):
+            logger.info("the clip has no scores; the model's score channel is set to 1")
+        return channels
 
     def input_from(self, clip: ClipInput) -> np.ndarray:
         """A clip read from a file (:func:`read_clips`) as this model's raw input: its channels assembled
@@ -600,99 +355,8 @@ class Predictor:
         """``(window, stride)`` with the defaults filled in: :attr:`default_window` and ``window // 2``."""
         window = self.default_window if window is None else window
         stride = max(1, window // 2) if stride is None else stride
-        for name, value in (("window", window), ("stride", stride)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        return window, stride
+        return check_int(window, "window"), check_int(stride, "stride")
 
     def _predict_window(self, frames: np.ndarray, start: int, end: int, topk: int) -> WindowPrediction:
         x = self.prepare(frames, where=f"frames {start}-{end}")
         return WindowPrediction(start, end, self._prediction(self._forward([x])[0], topk))
-
-
-class PredictionStream:
-    """Frames in one at a time; a prediction every ``stride`` frames over the last ``window`` frames.
-
-    The stream holds at most ``window`` frames (a ring buffer) and each emission runs the model once on one
-    window, so memory and per-frame latency are bounded by the window, whatever the stream's length.
-    Emissions happen after frame ``window``, ``window + stride``, ... and cover the same frames as
-    :meth:`Predictor.sliding_window`; :meth:`flush` at the end of a stream emits the tail window
-    (``include_tail=True``) or, for a stream shorter than ``window``, one window over all of it.
-
-    Args:
-        predictor: The predictor to run.
-        window: Frames per window.
-        stride: Frames between emissions.
-        topk: Classes kept per emission.
-        num_persons: Persons per frame M; frames with fewer are padded with absent (all-zero) persons,
-            frames with more keep the first M. ``None``: the stored preprocessing's ``max_persons``, else
-            the first frame's M.
-
-    Shape:
-        frame: (V, C) or (M, V, C).
-    """
-
-    def __init__(self, predictor: Predictor, window: int, stride: int, *, topk: int = 5,
-                 num_persons: int | None = None) -> None:
-        self.predictor = predictor
-        self.window = window
-        self.stride = stride
-        self.topk = topk
-        pre = predictor.preprocess
-        self.num_persons = num_persons if num_persons is not None else (pre.max_persons if pre else None)
-        self._buffer: deque[np.ndarray] = deque(maxlen=window)
-        self.frames_seen = 0
-        self._last_end = 0
-        self.latest: WindowPrediction | None = None
-
-    def reset(self) -> None:
-        """Forget all frames (start a new sequence)."""
-        self._buffer.clear()
-        self.frames_seen = 0
-        self._last_end = 0
-        self.latest = None
-
-    def _frame(self, frame: np.ndarray) -> np.ndarray:
-        f = np.asarray(frame, dtype=np.float32)
-        if f.ndim == 2:
-            f = f[None]
-        v = self.predictor.layout.num_joints
-        if f.ndim != 3 or f.shape[1] != v:
-            raise DataError(f"frame {self.frames_seen}: shape {tuple(np.shape(frame))}; expected (V, C) or "
-                            f"(M, V, C) with V={v}")
-        if not np.isfinite(f).all():
-            raise DataError(f"frame {self.frames_seen}: keypoints contain NaN or inf")
-        if self.num_persons is None:
-            self.num_persons = f.shape[0]
-        m = self.num_persons
-        if f.shape[0] != m:
-            padded = np.zeros((m, v, f.shape[2]), dtype=np.float32)
-            padded[:min(m, f.shape[0])] = f[:m]
-            f = padded
-        if self._buffer and f.shape != self._buffer[-1].shape:
-            raise DataError(f"frame {self.frames_seen}: {f.shape[2]} channels; earlier frames have "
-                            f"{self._buffer[-1].shape[2]}")
-        return f
-
-    def push(self, frame: np.ndarray) -> WindowPrediction | None:
-        """Add one frame; returns the new window prediction when one is due, else ``None``."""
-        self._buffer.append(self._frame(frame))
-        self.frames_seen += 1
-        t = self.frames_seen
-        if t >= self.window and (t - self.window) % self.stride == 0:
-            return self._emit()
-        return None
-
-    def flush(self) -> WindowPrediction | None:
-        """End of stream: predict the frames not yet covered by an emission (if any)."""
-        if self.frames_seen == 0 or self._last_end == self.frames_seen:
-            return None
-        return self._emit()
-
-    def _emit(self) -> WindowPrediction:
-        end = self.frames_seen
-        start = end - len(self._buffer)
-        result = self.predictor._predict_window(np.stack(self._buffer), start, end, self.topk)
-        self._last_end = end
-        self.latest = result
-        return result

@@ -8,13 +8,13 @@ the skeleton drawn over each frame plus the label and score of that frame's wind
 Model input from a video: the landmarks mapped to the checkpoint's layout (:mod:`stgcn.inference.pose`), its channels
 (the stored preprocessing's channel names, else by the model's input channels: 3 -> ``x, y, score``,
 2 -> ``x, y``, 4 -> ``x, y, z, score``) and its coordinate convention
-(:func:`stgcn.predict.fit_image_coordinates`): a checkpoint without stored preprocessing (a converted
+(:func:`stgcn.data.channels.fit_image_coordinates`): a checkpoint without stored preprocessing (a converted
 original one) gets the original demo's ``(x / W - 0.5, y / H - 0.5, score)`` with undetected joints 0; one
 whose preprocessing normalises by an image size gets pixels rescaled to that size; any other gets pixels.
 
 Per-frame labels in the video come from the window whose centre is nearest to the frame (every frame is
 labelled; a video shorter than the window gets the whole-clip prediction), see
-:func:`stgcn.predict.frame_labels`.
+:func:`stgcn.inference.windows.frame_labels`.
 """
 
 from __future__ import annotations
@@ -28,10 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from stgcn.data.channels import fit_image_coordinates, model_input_channels
 from stgcn.errors import ConfigError, DataError
 from stgcn.graph.layouts import Layout
 from stgcn.inference.pose import POSE_LAYOUTS, PoseSequence, extract_pose, read_video_frames
-from stgcn.inference.predict import Prediction, Predictor, WindowPrediction, fit_image_coordinates, frame_labels
+from stgcn.inference.predict import Predictor
+from stgcn.inference.results import Prediction, WindowPrediction
+from stgcn.inference.windows import frame_labels
 
 __all__ = ["annotate_video", "VideoResult", "pose_to_model_input", "model_channels", "draw_frame",
            "extract_keypoints_file", "write_json"]
@@ -81,16 +84,19 @@ def write_json(obj: Any, path: str | Path) -> None:
 
 
 def model_channels(predictor: Predictor) -> tuple[str, ...]:
-    """The channel names the model's raw input has (see the module docstring)."""
+    """The channel names the model's raw input has (see the module docstring).
+
+    MediaPipe gives x, y, a relative depth z and a score: the model gets x and y, plus the score when it
+    takes 3 channels, plus z and the score when it takes 4 (:func:`stgcn.data.channels.model_input_channels`).
+    """
     pre = predictor.preprocess
-    if pre is not None and pre.channels is not None:
-        return tuple(pre.channels)
-    by_count = {2: ("x", "y"), 3: ("x", "y", "score"), 4: ("x", "y", "z", "score")}
+    stored = None if pre is None else pre.channels
     c = predictor.config.in_channels
-    if c not in by_count:
+    if stored is None and c not in (2, 3, 4):
         raise ConfigError(f"cannot feed MediaPipe keypoints to a model with {c} input channels; supported are "
                           f"2 (x, y), 3 (x, y, score) and 4 (x, y, z, score)")
-    return by_count[c]
+    coordinates = ("x", "y", "z") if c == 4 else ("x", "y")
+    return tuple(model_input_channels(c, coordinates, True, stored))
 
 
 def pose_to_model_input(pose: PoseSequence, predictor: Predictor) -> np.ndarray:
@@ -157,7 +163,7 @@ def annotate_video(video: str | Path, predictor: Predictor, *, out: str | Path |
 
     Args:
         video: Input video file.
-        predictor: The model (its layout must be one of :data:`stgcn.pose.POSE_LAYOUTS`).
+        predictor: The model (its layout must be one of :data:`stgcn.inference.pose.POSE_LAYOUTS`).
         out: Annotated MP4 to write (skeleton, the frame's window label and score, the clip's label).
         window: Sliding-window length in frames (``None``: the predictor's default).
         stride: Frames between windows (``None``: ``window // 2``).
@@ -188,8 +194,8 @@ def annotate_video(video: str | Path, predictor: Predictor, *, out: str | Path |
 
 def _write_annotated(video: str | Path, out: str | Path, result: VideoResult, predictor: Predictor,
                      max_frames: int | None, on_frame: Callable[[int], None] | None) -> None:
+    from stgcn.inference.media import VideoWriter
     from stgcn.inference.pose import landmarks_to_layout
-    from stgcn.inference.render import VideoWriter
 
     pose = result.pose
     layout = predictor.layout
@@ -215,7 +221,7 @@ def extract_keypoints_file(video: str | Path, out: str | Path, *, layout: str = 
                            max_frames: int | None = None,
                            on_frame: Callable[[int], None] | None = None) -> PoseSequence:
     """``stgcn pose``: a video's skeletons as a keypoints clip file (``.json`` or ``.npz``) of the data layer
-    (:func:`stgcn.read_keypoints.save_keypoints`), which ``stgcn predict``, ``stgcn render`` and
+    (:func:`stgcn.data.readers.keypoints.save_keypoints`), which ``stgcn predict``, ``stgcn render`` and
     ``stgcn prepare keypoints`` read.
 
     Args:

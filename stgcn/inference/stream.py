@@ -1,0 +1,105 @@
+"""Live prediction: frames in one at a time, a prediction every ``stride`` frames over the last ``window``
+frames (see :class:`PredictionStream`; :meth:`stgcn.inference.predict.Predictor.stream` makes one)."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from stgcn.errors import DataError
+
+if TYPE_CHECKING:
+    from stgcn.inference.predict import Predictor
+    from stgcn.inference.results import WindowPrediction
+
+__all__ = ["PredictionStream"]
+
+
+class PredictionStream:
+    """Frames in one at a time; a prediction every ``stride`` frames over the last ``window`` frames.
+
+    The stream holds at most ``window`` frames (a ring buffer) and each emission runs the model once on one
+    window, so memory and per-frame latency are bounded by the window, whatever the stream's length.
+    Emissions happen after frame ``window``, ``window + stride``, ... and cover the same frames as
+    :meth:`Predictor.sliding_window`; :meth:`flush` at the end of a stream emits the tail window
+    (``include_tail=True``) or, for a stream shorter than ``window``, one window over all of it.
+
+    Args:
+        predictor: The predictor to run.
+        window: Frames per window.
+        stride: Frames between emissions.
+        topk: Classes kept per emission.
+        num_persons: Persons per frame M; frames with fewer are padded with absent (all-zero) persons,
+            frames with more keep the first M. ``None``: the stored preprocessing's ``max_persons``, else
+            the first frame's M.
+
+    Shape:
+        frame: (V, C) or (M, V, C).
+    """
+
+    def __init__(self, predictor: Predictor, window: int, stride: int, *, topk: int = 5,
+                 num_persons: int | None = None) -> None:
+        self.predictor = predictor
+        self.window = window
+        self.stride = stride
+        self.topk = topk
+        pre = predictor.preprocess
+        self.num_persons = num_persons if num_persons is not None else (pre.max_persons if pre else None)
+        self._buffer: deque[np.ndarray] = deque(maxlen=window)
+        self.frames_seen = 0
+        self._last_end = 0
+        self.latest: WindowPrediction | None = None
+
+    def reset(self) -> None:
+        """Forget all frames (start a new sequence)."""
+        self._buffer.clear()
+        self.frames_seen = 0
+        self._last_end = 0
+        self.latest = None
+
+    def _frame(self, frame: np.ndarray) -> np.ndarray:
+        f = np.asarray(frame, dtype=np.float32)
+        if f.ndim == 2:
+            f = f[None]
+        v = self.predictor.layout.num_joints
+        if f.ndim != 3 or f.shape[1] != v:
+            raise DataError(f"frame {self.frames_seen}: shape {tuple(np.shape(frame))}; expected (V, C) or "
+                            f"(M, V, C) with V={v}")
+        if not np.isfinite(f).all():
+            raise DataError(f"frame {self.frames_seen}: keypoints contain NaN or inf")
+        if self.num_persons is None:
+            self.num_persons = f.shape[0]
+        m = self.num_persons
+        if f.shape[0] != m:
+            padded = np.zeros((m, v, f.shape[2]), dtype=np.float32)
+            padded[:min(m, f.shape[0])] = f[:m]
+            f = padded
+        if self._buffer and f.shape != self._buffer[-1].shape:
+            raise DataError(f"frame {self.frames_seen}: {f.shape[2]} channels; earlier frames have "
+                            f"{self._buffer[-1].shape[2]}")
+        return f
+
+    def push(self, frame: np.ndarray) -> WindowPrediction | None:
+        """Add one frame; returns the new window prediction when one is due, else ``None``."""
+        self._buffer.append(self._frame(frame))
+        self.frames_seen += 1
+        t = self.frames_seen
+        if t >= self.window and (t - self.window) % self.stride == 0:
+            return self._emit()
+        return None
+
+    def flush(self) -> WindowPrediction | None:
+        """End of stream: predict the frames not yet covered by an emission (if any)."""
+        if self.frames_seen == 0 or self._last_end == self.frames_seen:
+            return None
+        return self._emit()
+
+    def _emit(self) -> WindowPrediction:
+        end = self.frames_seen
+        start = end - len(self._buffer)
+        result = self.predictor._predict_window(np.stack(self._buffer), start, end, self.topk)
+        self._last_end = end
+        self.latest = result
+        return result
