@@ -174,6 +174,22 @@ def _map_key(key: str, head: str) -> str | None:
     return None
 
 
+def _upstream_key(key: str, head: str) -> str:
+    """The upstream name of one of our state_dict keys (for error messages)."""
+    if key.startswith("data_bn."):
+        return "backbone." + key
+    if key.startswith("fc."):
+        return head + key[3:]
+    m = re.fullmatch(r"blocks\.(\d+)\.(.+)", key)
+    if m:
+        if m.group(2) == "gcn.edge_importance":
+            return f"backbone.gcn.{m.group(1)}.gcn.PA"
+        for old, new in _BLOCK_MAP.items():
+            if m.group(2).startswith(new):
+                return f"backbone.gcn.{m.group(1)}.{old}{m.group(2)[len(new):]}"
+    return key
+
+
 def convert_mm(src: str | Path, *, config: str | Path, framework: str) -> MMConversion:
     """Build an :class:`STGCN` holding a published MMAction2 or PYSKL ST-GCN checkpoint.
 
@@ -199,8 +215,8 @@ def convert_mm(src: str | Path, *, config: str | Path, framework: str) -> MMConv
     if not any(k.startswith("backbone.gcn.") for k in sd):
         raise CheckpointError(f"{where}: no backbone.gcn.* weights; not an MMAction2/PYSKL ST-GCN checkpoint")
     if any(k.startswith(other) for k in sd) and not any(k.startswith(head) for k in sd):
-        raise CheckpointError(f"{where}: the head is {other}*, not {head}*; is this a "
-                              f"{'PYSKL' if framework == 'mmaction2' else 'MMAction2'} checkpoint?")
+        raise CheckpointError(f"{where}: the head is {other}*, not {head}*: it looks like a "
+                              f"{'PYSKL' if framework == 'mmaction2' else 'MMAction2'} checkpoint")
     model = STGCN(STGCNConfig(
         num_classes=spec.num_classes, in_channels=spec.in_channels,
         graph=GraphConfig(layout=spec.layout, strategy="spatial", max_hop=spec.max_hop,
@@ -236,9 +252,8 @@ def convert_mm(src: str | Path, *, config: str | Path, framework: str) -> MMConv
                               f"{' ...' if len(unknown) > 8 else ''}")
     missing = sorted(set(expected) - set(mapped))
     if missing:
-        upstream_names = {v: k for k, v in ((k, _map_key(k, head)) for k in sd) if v}
         raise CheckpointError(f"{where}: missing key(s) for config {config}: "
-                              f"{[upstream_names.get(k, k) for k in missing][:8]}")
+                              f"{[_upstream_key(k, head) for k in missing][:8]}")
     model.load_state_dict(mapped, strict=True)
     names = class_names(info["class_names"]) if info.get("class_names") else None
     if names is not None and len(names) != spec.num_classes:
