@@ -335,3 +335,11 @@ def test_config_refusals(tmp_path, text, match):
     (tmp_path / "c.py").write_text(text)
     with pytest.raises(ConfigError, match=match):
         resolve_mm_config(tmp_path / "c.py", "mmaction2")
+
+
+def test_mmaction_ntu_layout_differs_from_original_around_the_hands():
+    ours = Graph("ntu-rgb+d-mmaction", "spatial", normalization="original").A
+    original = Graph("ntu-rgb+d", "spatial", normalization="original").A
+    changed = np.argwhere(np.abs(ours - original) > 1e-9)
+    assert len(changed) == 18
+    assert set(changed[:, 1:].ravel()) <= {6, 7, 10, 11, 21, 22, 23, 24}  # wrists, hands, tips, thumbs
