@@ -11,7 +11,7 @@ from stgcn.graph.layouts import BUILTIN_LAYOUTS, Layout, get_layout, load_layout
 from stgcn.graph.partitions import hop_distance
 
 SIZES = {"openpose-18": 18, "ntu-rgb+d": 25, "coco-17": 17, "mediapipe-pose-33": 33, "mediapipe-hand-21": 21,
-         "kinect-v1": 20, "kinect-v1-msr": 20}
+         "kinect-v1": 20, "kinect-v1-msr": 20, "ntu-rgb+d-mmaction": 25}
 
 
 @pytest.mark.parametrize("name", sorted(SIZES))

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from stgcn.errors import ConfigError
+from stgcn.graph.mm_layouts import NTU_RGBD_MMACTION
 
 __all__ = ["Layout", "BUILTIN_LAYOUTS", "get_layout", "load_layout", "layout_names"]
 
@@ -282,7 +283,7 @@ KINECT_V1_MSR = Layout(
 BUILTIN_LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (OPENPOSE_18, NTU_RGBD, COCO_17, MEDIAPIPE_POSE_33, MEDIAPIPE_HAND_21, KINECT_V1,
-                   KINECT_V1_MSR)
+                   KINECT_V1_MSR, Layout.from_dict(NTU_RGBD_MMACTION))
 }
 
 

@@ -1,0 +1,400 @@
+"""The MMAction2 / PYSKL skeleton test pipeline, as a typed config and a NumPy function applying it.
+
+Upstream, a test sample goes through ``PreNormalize2D`` or ``PreNormalize3D``, ``GenSkeFeat`` (joint, bone,
+joint-motion, bone-motion features), ``UniformSampleFrames`` (MMAction2) / ``UniformSample`` (PYSKL) in test
+mode or ``PadTo``, ``PoseDecode`` and ``FormatGCNInput``. :func:`apply_mm_pipeline` reproduces those steps,
+including their dtypes (3-D normalisation in float64, bones stored in float32, the final cast to float32) and
+the samplers' random draws from a fixed seed, so the same annotation gives the same tensor as upstream.
+:class:`MMPipelineConfig` holds the settings; it is what a converted checkpoint stores.
+
+Differences between the two frameworks that this module keeps: PYSKL's ``PreNormalize2D`` appends the score
+and zeroes joints whose score is at or below a threshold (MMAction2 maps a missing (0, 0) joint to (-1, -1));
+PYSKL's sampler draws a crop ratio and offset per clip before sampling (``p_interval``), so for clips of at
+least ``clip_len`` frames its indices differ from MMAction2's; PYSKL's ``FormatGCNInput(mode='loop')`` never
+loops (its check runs after padding) while MMAction2's copies a lone person.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from stgcn.errors import ConfigError, DataError
+from stgcn.utils.checks import check_int, check_number, is_int
+
+__all__ = ["MMPipelineConfig", "apply_mm_pipeline", "sample_test_indices", "bone_pairs", "to_stgcn_input",
+           "average_clips", "FRAMEWORKS", "FEATURES"]
+
+FRAMEWORKS = ("mmaction2", "pyskl")
+FEATURES = ("j", "b", "jm", "bm")
+_DATASETS = ("coco", "nturgb+d", "openpose")
+
+# (joint, other joint) pairs of upstream JointToBone: bone[joint] = x[joint] - x[other]
+_BONES: dict[str, tuple[tuple[int, int], ...]] = {
+    "nturgb+d": ((0, 1), (1, 20), (2, 20), (3, 2), (4, 20), (5, 4), (6, 5), (7, 6), (8, 20), (9, 8), (10, 9),
+                 (11, 10), (12, 0), (13, 12), (14, 13), (15, 14), (16, 0), (17, 16), (18, 17), (19, 18), (21, 22),
+                 (20, 20), (22, 7), (23, 24), (24, 11)),
+    "openpose": ((0, 0), (1, 0), (2, 1), (3, 2), (4, 3), (5, 1), (6, 5), (7, 6), (8, 2), (9, 8), (10, 9), (11, 5),
+                 (12, 11), (13, 12), (14, 0), (15, 0), (16, 14), (17, 15)),
+    "coco": ((0, 0), (1, 0), (2, 0), (3, 1), (4, 2), (5, 0), (6, 0), (7, 5), (8, 6), (9, 7), (10, 8), (11, 0),
+             (12, 0), (13, 11), (14, 12), (15, 13), (16, 14)),
+}
+
+
+def bone_pairs(dataset: str) -> tuple[tuple[int, int], ...]:
+    """Upstream ``JointToBone`` pairs ``(joint, other)`` for ``dataset`` (``coco``, ``nturgb+d``, ``openpose``)."""
+    if dataset not in _BONES:
+        raise ConfigError(f"unknown skeleton dataset {dataset!r}; valid ones are {', '.join(_DATASETS)}")
+    return _BONES[dataset]
+
+
+def _choice(name: str, value: Any, valid: tuple[Any, ...]) -> Any:
+    if value not in valid:
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, valid))}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class MMPipelineConfig:
+    """Settings of an MMAction2 / PYSKL skeleton test pipeline.
+
+    Args:
+        framework: ``mmaction2`` or ``pyskl`` (their transforms differ in the details listed in the module doc).
+        prenormalize: ``2d`` (PreNormalize2D), ``3d`` (PreNormalize3D) or ``None``.
+        img_shape: Default (height, width) for ``2d`` when the annotation has no ``img_shape``.
+        score_threshold: PYSKL ``2d``: joints with a score at or below it get (0, 0).
+        norm_mode: PYSKL ``2d``: ``fix`` (image size) or ``auto`` (the skeletons' bounding box).
+        zaxis: ``3d``: joints (bottom, top) rotated onto +z.
+        xaxis: ``3d``: joints (right, left) rotated onto +x.
+        align_center: ``3d``: subtract the main person's centre joint at the first kept frame.
+        align_spine: ``3d``: the +z rotation (PYSKL: both rotations).
+        align_shoulder: ``3d``: the +x rotation (MMAction2 only).
+        dataset: Skeleton of the bone pairs and of score averaging: ``coco``, ``nturgb+d`` or ``openpose``.
+        feats: Features concatenated on the channel axis, from ``j``, ``b``, ``jm``, ``bm``.
+        clip_len: Frames per clip of the uniform sampler; ``None`` for no sampler.
+        num_clips: Clips sampled.
+        seed: Seed of the test-mode sampler.
+        p_interval: PYSKL sampler's crop ratio range.
+        pad_to: ``PadTo`` length instead of a sampler; ``None`` for none.
+        pad_mode: ``PadTo`` mode, ``loop`` or ``zero``.
+        num_person: Persons of the model input (padded with zeros or cut).
+        format_mode: ``FormatGCNInput`` mode, ``zero`` or ``loop``.
+        average_clips: ``prob`` (softmax per clip, then mean) or ``score`` (mean of logits).
+    """
+
+    framework: str = "mmaction2"
+    prenormalize: str | None = None
+    img_shape: tuple[int, int] = (1080, 1920)
+    score_threshold: float = 0.01
+    norm_mode: str = "fix"
+    zaxis: tuple[int, int] = (0, 1)
+    xaxis: tuple[int, int] = (8, 4)
+    align_center: bool = True
+    align_spine: bool = True
+    align_shoulder: bool = True
+    dataset: str = "nturgb+d"
+    feats: tuple[str, ...] = ("j",)
+    clip_len: int | None = None
+    num_clips: int = 1
+    seed: int = 255
+    p_interval: tuple[float, float] = (1.0, 1.0)
+    pad_to: int | None = None
+    pad_mode: str = "loop"
+    num_person: int = 2
+    format_mode: str = "zero"
+    average_clips: str = "prob"
+
+    def __post_init__(self) -> None:
+        _choice("framework", self.framework, FRAMEWORKS)
+        _choice("prenormalize", self.prenormalize, (None, "2d", "3d"))
+        _choice("norm_mode", self.norm_mode, ("fix", "auto"))
+        _choice("dataset", self.dataset, _DATASETS)
+        _choice("pad_mode", self.pad_mode, ("loop", "zero"))
+        _choice("format_mode", self.format_mode, ("zero", "loop"))
+        _choice("average_clips", self.average_clips, ("prob", "score"))
+        feats = tuple(self.feats)
+        if not feats or any(f not in FEATURES for f in feats):
+            raise ConfigError(f"feats must be a non-empty list of {', '.join(FEATURES)}, got {self.feats!r}")
+        object.__setattr__(self, "feats", feats)
+        for name in ("img_shape", "zaxis", "xaxis"):
+            value = tuple(getattr(self, name))
+            if len(value) != 2 or not all(is_int(x) and x >= 0 for x in value):
+                raise ConfigError(f"{name} must be two non-negative integers, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, tuple(int(x) for x in value))
+        p = tuple(self.p_interval) if isinstance(self.p_interval, list | tuple) else (self.p_interval,) * 2
+        if len(p) != 2:
+            raise ConfigError(f"p_interval must be a number or two numbers, got {self.p_interval!r}")
+        object.__setattr__(self, "p_interval", tuple(check_number(x, "p_interval", minimum=0, maximum=1)
+                                                     for x in p))
+        check_number(self.score_threshold, "score_threshold")
+        for name in ("align_center", "align_spine", "align_shoulder"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.clip_len is not None:
+            check_int(self.clip_len, "clip_len")
+        if self.pad_to is not None:
+            check_int(self.pad_to, "pad_to")
+        if self.clip_len is not None and self.pad_to is not None:
+            raise ConfigError("use either a sampler (clip_len) or pad_to, not both")
+        check_int(self.num_clips, "num_clips")
+        check_int(self.seed, "seed", minimum=0)
+        check_int(self.num_person, "num_person")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict that :meth:`from_dict` turns back into this config."""
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MMPipelineConfig:
+        """Build a config from :meth:`to_dict`'s output; unknown keys are an error that lists the valid ones."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"mm pipeline: expected a mapping, got {type(d).__name__}")
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(valid))
+        if unknown:
+            raise ConfigError(f"mm pipeline: unknown key(s) {unknown}; valid keys are {valid}")
+        return cls(**d)
+
+
+def sample_test_indices(num_frames: int, clip_len: int, num_clips: int, *, seed: int = 255,
+                        framework: str = "mmaction2", p_interval: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """Frame indices of the uniform sampler in test mode, drawn exactly as upstream does from ``seed``.
+
+    Per clip: fewer frames than ``clip_len`` loop from a start spread over the clips; up to twice
+    ``clip_len`` keep consecutive frames with random skips; longer videos take one random frame per equal bin.
+    PYSKL first draws a crop ratio in ``p_interval`` and an offset per clip.
+
+    Shape:
+        Returns (num_clips * clip_len,) int64, each in [0, num_frames).
+    """
+    _choice("framework", framework, FRAMEWORKS)
+    if not is_int(num_frames) or num_frames < 1:
+        raise DataError(f"cannot sample frames from a sequence of {num_frames!r} frames")
+    rng = np.random.RandomState(seed)  # upstream: np.random.seed(seed), then the legacy global generator
+    clips = []
+    for i in range(num_clips):
+        n, off = num_frames, 0
+        if framework == "pyskl":
+            ratio = rng.rand() * (p_interval[1] - p_interval[0]) + p_interval[0]
+            n = int(ratio * num_frames)
+            off = rng.randint(num_frames - n + 1)
+        if n < clip_len:
+            start = i if n < num_clips else i * n // num_clips
+            inds = np.arange(start, start + clip_len)
+        elif n < 2 * clip_len:
+            skips = rng.choice(clip_len + 1, n - clip_len, replace=False)
+            offset = np.zeros(clip_len + 1, dtype=np.int64)
+            offset[skips] = 1
+            inds = np.arange(clip_len) + np.cumsum(offset)[:-1]
+        else:
+            bids = np.array([j * n // clip_len for j in range(clip_len + 1)])
+            inds = bids[:clip_len] + rng.randint(np.diff(bids))
+        clips.append(inds + off)
+    return np.mod(np.concatenate(clips), num_frames).astype(np.int64)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def _angle(v1: np.ndarray, v2: np.ndarray) -> float:
+    if np.abs(v1).sum() < 1e-6 or np.abs(v2).sum() < 1e-6:
+        return 0.0
+    return float(np.arccos(np.clip(np.dot(_unit(v1), _unit(v2)), -1.0, 1.0)))
+
+
+def _rotation(axis: np.ndarray, theta: float) -> np.ndarray:
+    """Rotation by ``theta`` about ``axis`` (the 2s-AGCN quaternion formula upstream uses)."""
+    if np.abs(axis).sum() < 1e-6 or np.abs(theta) < 1e-6:
+        return np.eye(3)
+    axis = np.asarray(axis) / np.sqrt(np.dot(axis, axis))
+    a = np.cos(theta / 2.0)
+    b, c, d = -axis * np.sin(theta / 2.0)
+    aa, bb, cc, dd = a * a, b * b, c * c, d * d
+    bc, ad, ac, ab, bd, cd = b * c, a * d, a * c, a * b, b * d, c * d
+    return np.array([[aa + bb - cc - dd, 2 * (bc + ad), 2 * (bd - ac)],
+                     [2 * (bc - ad), aa + cc - bb - dd, 2 * (cd + ab)],
+                     [2 * (bd + ac), 2 * (cd - ab), aa + dd - bb - cc]])
+
+
+def _align_to(skeleton: np.ndarray, pair: tuple[int, int], target: list[int], top_minus_bottom: bool) -> np.ndarray:
+    first, second = skeleton[0, 0, pair[0]], skeleton[0, 0, pair[1]]
+    vec = second - first if top_minus_bottom else first - second
+    matrix = _rotation(np.cross(vec, target), _angle(vec, np.asarray(target)))
+    return np.einsum("abcd,kd->abck", skeleton, matrix)
+
+
+def _prenormalize_3d(kp: np.ndarray, cfg: MMPipelineConfig) -> np.ndarray:
+    """Drop frames without the main person, put the person with more valid frames first, centre, align."""
+    m, t = kp.shape[:2]
+    if kp.sum() == 0:
+        return kp
+    if m not in (1, 2):
+        raise DataError(f"PreNormalize3D handles 1 or 2 persons, the annotation has {m}")
+    valid = [[i for i in range(t) if not np.all(np.isclose(kp[p, i], 0))] for p in range(m)]
+    if m == 2 and len(valid[0]) < len(valid[1]):
+        kp = kp[:, np.array(valid[1])][[1, 0]]
+    else:
+        kp = kp[:, np.array(valid[0])]
+    if cfg.align_center:
+        center = kp[0, 0, 1].copy() if kp.shape[2] == 25 else kp[0, 0, -1].copy()
+        kp = (kp - center) * ((kp != 0).sum(-1) > 0)[..., None]
+    if cfg.align_spine:
+        kp = _align_to(kp, cfg.zaxis, [0, 0, 1], top_minus_bottom=True)
+    if cfg.align_shoulder if cfg.framework == "mmaction2" else cfg.align_spine:
+        kp = _align_to(kp, cfg.xaxis, [1, 0, 0], top_minus_bottom=False)
+    return kp
+
+
+def _prenormalize_2d(kp: np.ndarray, score: np.ndarray | None, img_shape: tuple[int, int],
+                     cfg: MMPipelineConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    h, w = img_shape
+    if cfg.framework == "mmaction2":
+        kp[..., 0] = (kp[..., 0] - (w / 2)) / (w / 2)
+        kp[..., 1] = (kp[..., 1] - (h / 2)) / (h / 2)
+        return kp, score
+    kp = kp.astype(np.float32)
+    if score is not None:
+        kp = np.concatenate([kp, score.astype(np.float32)[..., None]], axis=-1)
+    keep = kp[..., 2] > cfg.score_threshold if kp.shape[-1] == 3 else None
+    if cfg.norm_mode == "auto":
+        pts = kp[keep] if keep is not None else kp.reshape(-1, kp.shape[-1])
+        x_max, x_min, y_max, y_min = ((pts[:, 0].max(), pts[:, 0].min(), pts[:, 1].max(), pts[:, 1].min())
+                                      if len(pts) else (0, 0, 0, 0))
+        if x_max - x_min > 10 and y_max - y_min > 10:
+            kp[..., 0] = (kp[..., 0] - (x_max + x_min) / 2) / (x_max - x_min) * 2
+            kp[..., 1] = (kp[..., 1] - (y_max + y_min) / 2) / (y_max - y_min) * 2
+    else:
+        kp[..., 0] = (kp[..., 0] - (w / 2)) / (w / 2)
+        kp[..., 1] = (kp[..., 1] - (h / 2)) / (h / 2)
+    if keep is not None:
+        kp[..., 0][~keep] = 0
+        kp[..., 1][~keep] = 0
+    return kp, None
+
+
+def _features(kp: np.ndarray, cfg: MMPipelineConfig) -> np.ndarray:
+    """GenSkeFeat: the requested features concatenated on the last axis."""
+    c = kp.shape[-1]
+    with_score = c == 3 and cfg.dataset in ("coco", "openpose")
+    feats = {"j": kp}
+    if "b" in cfg.feats or "bm" in cfg.feats:
+        bone = np.zeros(kp.shape, dtype=np.float32)
+        for v1, v2 in bone_pairs(cfg.dataset):
+            if max(v1, v2) >= kp.shape[2]:
+                raise DataError(f"the annotation has {kp.shape[2]} joints; {cfg.dataset!r} bones need more")
+            bone[..., v1, :] = kp[..., v1, :] - kp[..., v2, :]
+            if with_score:
+                bone[..., v1, 2] = (kp[..., v1, 2] + kp[..., v2, 2]) / 2
+        feats["b"] = bone
+    for name, src in (("jm", "j"), ("bm", "b")):
+        if name in cfg.feats:
+            data = feats[src]
+            motion = np.zeros_like(data)
+            motion[:, :-1] = np.diff(data, axis=1)
+            if with_score:
+                motion[:, :-1, :, 2] = (data[:, :-1, :, 2] + data[:, 1:, :, 2]) / 2
+            feats[name] = motion
+    return np.concatenate([feats[f] for f in cfg.feats], axis=-1)
+
+
+def _as_array(value: Any, name: str) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.numpy()
+    return np.array(value, copy=True)
+
+
+def apply_mm_pipeline(annotation: dict[str, Any], cfg: MMPipelineConfig) -> np.ndarray:
+    """Run the upstream test pipeline on one raw annotation.
+
+    Args:
+        annotation: ``keypoint`` (M, T, V, C) (pixels for 2-D, metres for 3-D), optional ``keypoint_score``
+            (M, T, V) (2-D), optional ``img_shape`` (h, w) and ``total_frames``. Arrays may be NumPy or torch.
+        cfg: The pipeline settings.
+
+    Returns:
+        float32 array in the upstream layout (num_clips, num_person, T, V, C); :func:`to_stgcn_input` turns
+        it into this project's (N, C, T, V, M).
+
+    Raises:
+        DataError: a malformed annotation (shapes, no frames, too many persons for 3-D normalisation).
+    """
+    if not isinstance(annotation, dict) or "keypoint" not in annotation:
+        raise DataError("annotation must be a mapping with a 'keypoint' array (M, T, V, C)")
+    kp = _as_array(annotation["keypoint"], "keypoint")
+    if kp.ndim != 4 or kp.shape[-1] not in (2, 3) or 0 in kp.shape:
+        raise DataError(f"keypoint must be (M, T, V, C) with C 2 or 3 and no empty axis, got {kp.shape}")
+    score = None
+    if annotation.get("keypoint_score") is not None:
+        score = _as_array(annotation["keypoint_score"], "keypoint_score")
+        if score.shape != kp.shape[:3]:
+            raise DataError(f"keypoint_score must be (M, T, V) = {kp.shape[:3]}, got {score.shape}")
+    total = int(annotation.get("total_frames", kp.shape[1]))
+    if total != kp.shape[1]:
+        raise DataError(f"total_frames {total} differs from the keypoint array's {kp.shape[1]} frames")
+    if cfg.prenormalize == "2d":
+        kp, score = _prenormalize_2d(kp, score, tuple(annotation.get("img_shape", cfg.img_shape)), cfg)
+    elif cfg.prenormalize == "3d":
+        kp = _prenormalize_3d(kp, cfg)
+    if score is not None:
+        if kp.shape[-1] != 2:
+            raise DataError("keypoint_score goes with 2-D keypoints only")
+        kp = np.concatenate([kp, score[..., None]], axis=-1)
+    kp = _features(kp, cfg)
+    total = kp.shape[1]
+    num_clips = 1
+    if cfg.clip_len is not None:
+        inds = sample_test_indices(total, cfg.clip_len, cfg.num_clips, seed=cfg.seed, framework=cfg.framework,
+                                   p_interval=cfg.p_interval)
+        num_clips = cfg.num_clips
+    elif cfg.pad_to is not None:
+        if total > cfg.pad_to:
+            raise DataError(f"PadTo({cfg.pad_to}) cannot hold a sequence of {total} frames")
+        kp = kp[:, np.mod(np.arange(cfg.pad_to), total)].copy()
+        if cfg.pad_mode == "zero":
+            kp[:, total:] = 0
+        inds = np.arange(cfg.pad_to)
+    else:
+        inds = np.arange(total)
+    kp = kp[:, inds].astype(np.float32)  # PoseDecode
+    m = kp.shape[0]
+    if m < cfg.num_person:
+        kp = np.concatenate([kp, np.zeros((cfg.num_person - m,) + kp.shape[1:], kp.dtype)], axis=0)
+        if cfg.format_mode == "loop" and cfg.framework == "mmaction2" and m == 1:
+            kp[1:] = kp[0]
+    kp = kp[:cfg.num_person]
+    m, t, v, c = kp.shape
+    return np.ascontiguousarray(kp.reshape(m, num_clips, t // num_clips, v, c).transpose(1, 0, 2, 3, 4))
+
+
+def to_stgcn_input(clips: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Upstream (num_clips, M, T, V, C) to this project's (N, C, T, V, M), one clip per batch entry.
+
+    Shape:
+        clips: (num_clips, M, T, V, C); output: (num_clips, C, T, V, M), float32.
+    """
+    x = torch.as_tensor(clips, dtype=torch.float32)
+    if x.ndim != 5:
+        raise DataError(f"expected (num_clips, M, T, V, C), got shape {tuple(x.shape)}")
+    return x.permute(0, 4, 2, 3, 1).contiguous()
+
+
+def average_clips(logits: torch.Tensor, mode: str = "prob") -> torch.Tensor:
+    """Combine per-clip logits into one score per class, as upstream ``average_clips``.
+
+    Args:
+        logits: One row of class logits per clip.
+        mode: ``prob``: softmax per clip, then the mean over clips; ``score``: mean of the logits.
+
+    Shape:
+        logits: (num_clips, num_classes); output: (num_classes,).
+    """
+    _choice("average_clips", mode, ("prob", "score"))
+    if logits.ndim != 2:
+        raise DataError(f"expected (num_clips, num_classes) logits, got shape {tuple(logits.shape)}")
+    return (logits.softmax(dim=1) if mode == "prob" else logits).mean(dim=0)
