@@ -194,7 +194,8 @@ def warp(image: np.ndarray, matrix: np.ndarray, size: int, *, replicate: bool, c
     return (top * (1 - fy) + bottom * fy).astype(np.float32)
 
 
-def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray, kernel: int = 7, min_confidence: float = 0.5) -> np.ndarray:
+def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray, kernel: int = 7,
+                        min_confidence: float = 0.5) -> np.ndarray:
     """Move each landmark to the sigmoid-weighted mean of the heatmap around it, where the heatmap is confident.
 
     Shape:
