@@ -149,11 +149,39 @@ def test_kinetics_demo_clip_is_clean_and_jerk(demo_video, shared_data, tmp_path,
     assert out.stat().st_size > 10_000
 
 
+@pytest.mark.slow
+def test_kinetics_demo_clip_is_clean_and_jerk_with_litert(shared_data, tmp_path, capsys):
+    """The same clip through the LiteRT BlazePose backend (every supported Python, no MediaPipe needed)."""
+    pytest.importorskip("ai_edge_litert.interpreter", reason="the LiteRT pose backend needs ai-edge-litert")
+    pytest.importorskip("cv2", reason="reading videos needs OpenCV")
+    from stgcn.convert.original import convert_original
+    from stgcn.engine.checkpoint import save_checkpoint
+
+    video = shared_data / "kinetics_demo" / "clean_and_jerk.mp4"
+    if not video.is_file():
+        pytest.skip(f"{video} not found")
+    model = convert_original(shared_data / "st_gcn_kinetics" / "st_gcn.kinetics.fp32_from_int8.pt",
+                             layout="openpose-18", strategy="spatial", num_classes=400)
+    names = (shared_data / "kinetics_demo" / "kinetics400_label_name.txt").read_text().splitlines()
+    save_checkpoint(tmp_path / "kinetics.pt", model, class_names=names)
+    report = tmp_path / "report.json"
+    assert main(["video", str(video), "--checkpoint", str(tmp_path / "kinetics.pt"), "--json", str(report),
+                 "--backend", "litert"]) == 0
+    doc = json.loads(report.read_text())
+    assert doc["num_frames"] == 300 and doc["frames_with_person"] == 300
+    top = doc["prediction"]["topk"][0]
+    assert top["label"] == "clean and jerk" and top["score"] > 0.9
+    assert doc["windows"][-1]["topk"][0]["label"] == "clean and jerk"
+    assert "clip: clean and jerk" in capsys.readouterr().out
+
+
 def test_missing_video_extra_is_named(shared_data, tmp_path, monkeypatch, capsys):
     import sys
 
     pytest.importorskip("cv2")
     monkeypatch.setitem(sys.modules, "mediapipe", None)  # as if mediapipe were not installed
+    for name in ("ai_edge_litert", "ai_edge_litert.interpreter"):  # nor LiteRT, the other pose backend
+        monkeypatch.setitem(sys.modules, name, None)
     video = shared_data / "kinetics_demo" / "clean_and_jerk.mp4"
     assert main(["pose", str(video), "--out", str(tmp_path / "clip.json")]) == 2
     assert "pip install 'stgcn[video]' (mediapipe==0.10.14)" in capsys.readouterr().err

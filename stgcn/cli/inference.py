@@ -117,6 +117,8 @@ def _frame_progress(video: Path, passes: int, desc: str) -> tuple[Callable[[int]
 
 
 def add_video_parser(sub: argparse._SubParsersAction) -> None:
+    from stgcn.inference.pose import POSE_BACKENDS
+
     p = sub.add_parser("video", help="video -> MediaPipe pose -> action (annotated video and/or JSON)",
                        description="Run MediaPipe Pose on a video, classify the skeletons with a checkpoint "
                                    "(layout openpose-18, coco-17 or mediapipe-pose-33) and write a video with "
@@ -129,6 +131,10 @@ def add_video_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="read at most this many frames")
     p.add_argument("--model-complexity", type=int, default=1, choices=(0, 1, 2),
                    help="MediaPipe Pose model: 0 lite, 1 full (default; shipped with mediapipe 0.10.14), 2 heavy")
+    p.add_argument("--backend", default="auto", choices=POSE_BACKENDS,
+                   help="pose backend: mediapipe (legacy solutions.pose, mediapipe==0.10.14, Python <= 3.12), litert "
+                        "(the same BlazePose models under LiteRT, every Python) or auto (default: mediapipe when "
+                        "installed, else litert)")
     _add_window_args(p, sliding_by_default=True)
     p.set_defaults(func=cmd_video)
 
@@ -141,7 +147,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     try:
         result = annotate_video(args.video, predictor, out=args.out, window=_window(args), stride=args.stride,
                                 topk=args.topk, model_complexity=args.model_complexity, max_frames=args.max_frames,
-                                on_frame=progress)
+                                on_frame=progress, backend=args.backend)
     finally:
         close()
     if args.json_out is not None:
@@ -158,7 +164,7 @@ def cmd_video(args: argparse.Namespace) -> int:
 
 
 def add_pose_parser(sub: argparse._SubParsersAction) -> None:
-    from stgcn.inference.pose import POSE_LAYOUTS
+    from stgcn.inference.pose import POSE_BACKENDS, POSE_LAYOUTS
 
     p = sub.add_parser("pose", help="extract keypoints from a video with MediaPipe Pose",
                        description="Write a video's skeletons (pixel coordinates and scores) to a keypoints "
@@ -173,6 +179,10 @@ def add_pose_parser(sub: argparse._SubParsersAction) -> None:
                    help="store (x/W - 0.5, y/H - 0.5) as the original demo, instead of pixels")
     p.add_argument("--max-frames", type=int, default=None, help="read at most this many frames")
     p.add_argument("--model-complexity", type=int, default=1, choices=(0, 1, 2))
+    p.add_argument("--backend", default="auto", choices=POSE_BACKENDS,
+                   help="pose backend: mediapipe (legacy solutions.pose, mediapipe==0.10.14, Python <= 3.12), litert "
+                        "(the same BlazePose models under LiteRT, every Python) or auto (default: mediapipe when "
+                        "installed, else litert)")
     p.set_defaults(func=cmd_pose)
 
 
@@ -183,7 +193,7 @@ def cmd_pose(args: argparse.Namespace) -> int:
     try:
         pose = extract_keypoints_file(args.video, args.out, layout=args.layout, depth=args.depth,
                                       normalize=args.normalize, model_complexity=args.model_complexity,
-                                      max_frames=args.max_frames, on_frame=progress)
+                                      max_frames=args.max_frames, on_frame=progress, backend=args.backend)
     finally:
         close()
     print(f"wrote {args.out}: {pose.num_frames} frames ({int(pose.detected.sum())} with a person), layout "

@@ -35,7 +35,7 @@ from stgcn.graph.layouts import Layout, get_layout
 
 __all__ = [
     "PoseSequence", "POSE_LAYOUTS", "MEDIAPIPE_TO_OPENPOSE_18", "MEDIAPIPE_TO_COCO_17", "extract_pose",
-    "landmarks_to_layout", "read_video_frames", "video_info", "VideoInfo",
+    "landmarks_to_layout", "read_video_frames", "video_info", "VideoInfo", "POSE_BACKENDS", "resolve_backend",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,14 +79,45 @@ def _import_cv2() -> Any:
     return cv2
 
 
+MEDIAPIPE_HINT = "pip install 'stgcn[video]' (mediapipe==0.10.14)"
+POSE_BACKENDS = ("auto", "mediapipe", "litert")
+
+
 def _import_mediapipe() -> Any:
     try:
         import mediapipe as mp
         solutions = mp.solutions
     except (ImportError, AttributeError):
         raise StgcnError("pose extraction needs MediaPipe with its legacy 'solutions' API, which the 'video' "
-                         "extra installs: pip install 'stgcn[video]' (mediapipe==0.10.14)") from None
+                         f"extra installs where MediaPipe 0.10.14 has wheels (Python <= 3.12): {MEDIAPIPE_HINT}; "
+                         "on any Python, --backend litert runs the same models") from None
     return solutions
+
+
+def resolve_backend(backend: str = "auto") -> str:
+    """The pose backend to use: ``mediapipe`` (legacy ``solutions.pose``) or ``litert`` (:mod:`blazepose`).
+
+    ``auto`` is MediaPipe when it is importable with its legacy API, else LiteRT when ``ai-edge-litert`` is.
+
+    Raises:
+        ConfigError: unknown backend. StgcnError: ``auto`` and neither is installed (says what to install).
+    """
+    if backend not in POSE_BACKENDS:
+        raise ConfigError(f"unknown pose backend {backend!r}; valid backends are {', '.join(POSE_BACKENDS)}")
+    if backend != "auto":
+        return backend
+    try:
+        _import_mediapipe()
+        return "mediapipe"
+    except StgcnError:
+        pass
+    try:
+        import ai_edge_litert.interpreter  # noqa: F401
+    except ImportError:
+        raise StgcnError("pose extraction needs MediaPipe's legacy 'solutions' API or LiteRT, which the 'video' "
+                         f"extra installs: {MEDIAPIPE_HINT} on Python <= 3.12, pip install 'stgcn[video]' "
+                         "(ai-edge-litert) on every Python") from None
+    return "litert"
 
 
 @dataclass(frozen=True)
@@ -226,46 +257,74 @@ def landmarks_to_layout(landmarks: np.ndarray, layout: str | Layout) -> np.ndarr
 
 def extract_pose(video: str | Path, *, model_complexity: int = 1, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5, max_frames: int | None = None,
-                 on_frame: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> PoseSequence:
-    """Run MediaPipe Pose (legacy ``solutions.pose``, tracking mode) on every frame of a video.
+                 on_frame: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+                 backend: str = "auto") -> PoseSequence:
+    """Track one person's 33 BlazePose landmarks through every frame of a video.
 
     Args:
         video: Video file (anything OpenCV's FFmpeg backend reads).
         model_complexity: 0 (lite), 1 (full, the default and the model shipped in the 0.10.14 wheel) or 2
-            (heavy, downloaded by MediaPipe on first use).
-        min_detection_confidence: MediaPipe's person-detection threshold.
-        min_tracking_confidence: MediaPipe's landmark-tracking threshold.
+            (heavy, downloaded by MediaPipe on first use). The LiteRT backend has the full model only.
+        min_detection_confidence: Person-detection threshold.
+        min_tracking_confidence: Landmark-tracking (presence) threshold.
         max_frames: Stop after this many frames.
         on_frame: Called as ``on_frame(index, frame_rgb, landmarks (1, 33, 4))`` after each frame (for
             progress or live drawing).
+        backend: ``mediapipe`` (legacy ``solutions.pose``, tracking mode), ``litert`` (the same BlazePose
+            models under LiteRT, :class:`stgcn.inference.blazepose.BlazePose` with one person: the tracked,
+            else the most confident one) or ``auto`` (MediaPipe when importable, else LiteRT).
 
     Returns:
         The landmarks of every frame, in pixels.
 
     Raises:
-        DataError: unreadable video. StgcnError: MediaPipe/OpenCV missing.
+        DataError: unreadable video. ConfigError: bad option. StgcnError: MediaPipe/LiteRT/OpenCV missing.
     """
     if model_complexity not in (0, 1, 2):
         raise ConfigError(f"model_complexity must be 0, 1 or 2, got {model_complexity!r}")
     info = video_info(video)
-    solutions = _import_mediapipe()
+    backend = resolve_backend(backend)
+    if backend == "litert" and model_complexity != 1:
+        raise ConfigError(f"the litert pose backend has the full model only (model_complexity 1), got "
+                          f"{model_complexity}; valid backends for it: mediapipe")
     rows: list[np.ndarray] = []
+    for i, (frame, lm) in enumerate(_track(video, backend, model_complexity, min_detection_confidence,
+                                           min_tracking_confidence, max_frames)):
+        rows.append(lm)
+        if on_frame is not None:
+            on_frame(i, frame, lm)
+    landmarks = np.stack(rows)
+    found = int(np.any(landmarks != 0, axis=(1, 2, 3)).sum())
+    logger.info("%s (%s): %d frames, a person found in %d", video, backend, len(rows), found)
+    return PoseSequence(landmarks, info.width, info.height, info.fps, str(video))
+
+
+def _track(video: str | Path, backend: str, model_complexity: int, min_detection_confidence: float,
+           min_tracking_confidence: float, max_frames: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(frame_rgb, landmarks (1, 33, 4))`` per frame, all-zero landmarks where nobody was found."""
+    if backend == "litert":
+        from stgcn.inference.blazepose import BlazePose
+
+        pose = BlazePose(max_people=1, min_detection_confidence=min_detection_confidence,
+                         min_tracking_confidence=min_tracking_confidence)
+        for frame in read_video_frames(video, max_frames):
+            people = pose.process(frame)
+            lm = np.zeros((1, 33, 4), dtype=np.float32)
+            if len(people):
+                lm[0] = people[0]
+            yield frame, lm
+        return
+    solutions = _import_mediapipe()
     with warnings.catch_warnings(), solutions.pose.Pose(static_image_mode=False, model_complexity=model_complexity,
                              smooth_landmarks=True, enable_segmentation=False,
                              min_detection_confidence=min_detection_confidence,
                              min_tracking_confidence=min_tracking_confidence) as pose:
         # mediapipe 0.10.14 calls a protobuf API that newer protobuf releases flag as deprecated
         warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
-        for i, frame in enumerate(read_video_frames(video, max_frames)):
+        for frame in read_video_frames(video, max_frames):
             h, w = frame.shape[:2]
             result = pose.process(frame)
             lm = np.zeros((1, 33, 4), dtype=np.float32)
             if result.pose_landmarks is not None:
                 lm[0] = [(p.x * w, p.y * h, p.z * w, p.visibility) for p in result.pose_landmarks.landmark]
-            rows.append(lm)
-            if on_frame is not None:
-                on_frame(i, frame, lm)
-    landmarks = np.stack(rows)
-    found = int(np.any(landmarks != 0, axis=(1, 2, 3)).sum())
-    logger.info("%s: %d frames, a person found in %d", video, len(rows), found)
-    return PoseSequence(landmarks, info.width, info.height, info.fps, str(video))
+            yield frame, lm

@@ -158,7 +158,7 @@ def draw_frame(frame: np.ndarray, keypoints: np.ndarray, layout: Layout, lines: 
 def annotate_video(video: str | Path, predictor: Predictor, *, out: str | Path | None = None,
                    window: int | None = None, stride: int | None = None, topk: int = 5,
                    model_complexity: int = 1, max_frames: int | None = None,
-                   on_frame: Callable[[int], None] | None = None) -> VideoResult:
+                   on_frame: Callable[[int], None] | None = None, backend: str = "auto") -> VideoResult:
     """Video -> MediaPipe Pose -> ST-GCN: whole-clip and per-window predictions, optionally an annotated MP4.
 
     Args:
@@ -171,13 +171,14 @@ def annotate_video(video: str | Path, predictor: Predictor, *, out: str | Path |
         model_complexity: MediaPipe Pose model (1 = full, shipped in the wheel).
         max_frames: Stop reading the video after this many frames.
         on_frame: Progress callback, called with the frame index during pose extraction and drawing.
+        backend: Pose backend, ``auto``, ``mediapipe`` or ``litert`` (:func:`stgcn.inference.pose.extract_pose`).
 
     Returns:
         The :class:`VideoResult`.
     """
     if out is not None and Path(out).suffix.lower() != ".mp4":
         raise ConfigError(f"{out}: the annotated video must end in .mp4")
-    pose = extract_pose(video, model_complexity=model_complexity, max_frames=max_frames,
+    pose = extract_pose(video, model_complexity=model_complexity, max_frames=max_frames, backend=backend,
                         on_frame=None if on_frame is None else (lambda i, _f, _l: on_frame(i)))
     if not pose.detected.any():
         raise DataError(f"{video}: MediaPipe found no person in any of its {pose.num_frames} frames")
@@ -219,7 +220,7 @@ def _write_annotated(video: str | Path, out: str | Path, result: VideoResult, pr
 def extract_keypoints_file(video: str | Path, out: str | Path, *, layout: str = "openpose-18",
                            depth: bool = False, normalize: bool = False, model_complexity: int = 1,
                            max_frames: int | None = None,
-                           on_frame: Callable[[int], None] | None = None) -> PoseSequence:
+                           on_frame: Callable[[int], None] | None = None, backend: str = "auto") -> PoseSequence:
     """``stgcn pose``: a video's skeletons as a keypoints clip file (``.json`` or ``.npz``) of the data layer
     (:func:`stgcn.data.readers.keypoints.save_keypoints`), which ``stgcn predict``, ``stgcn render`` and
     ``stgcn prepare keypoints`` read.
@@ -235,6 +236,7 @@ def extract_keypoints_file(video: str | Path, out: str | Path, *, layout: str = 
         model_complexity: MediaPipe Pose model.
         max_frames: Read at most this many frames.
         on_frame: Progress callback with the frame index.
+        backend: Pose backend, ``auto``, ``mediapipe`` or ``litert`` (:func:`stgcn.inference.pose.extract_pose`).
 
     The file holds the coordinates (T, 1, V, 2 or 3), the visibility scores (T, 1, V), the layout, channel
     names and, for pixel coordinates, the image size.
@@ -246,7 +248,7 @@ def extract_keypoints_file(video: str | Path, out: str | Path, *, layout: str = 
     out = Path(out)
     if out.suffix.lower() not in (".json", ".npz"):
         raise ConfigError(f"{out}: the keypoints file must end in .json or .npz")
-    pose = extract_pose(video, model_complexity=model_complexity, max_frames=max_frames,
+    pose = extract_pose(video, model_complexity=model_complexity, max_frames=max_frames, backend=backend,
                         on_frame=None if on_frame is None else (lambda i, _f, _l: on_frame(i)))
     coords = ("x", "y", "z") if depth else ("x", "y")
     kp = pose.keypoints(layout, (*coords, "score"), normalize=normalize)
