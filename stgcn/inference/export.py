@@ -93,7 +93,7 @@ def _metadata(ck: Checkpoint | None, model: STGCN) -> dict[str, str]:
             "stgcn.input": "x: (N, C, T, V, M) float32", "stgcn.output": "logits: (N, num_classes)"}
     if ck is not None:
         meta["stgcn.class_names"] = json.dumps(ck.class_names)
-        meta["stgcn.preprocess"] = json.dumps(ck.preprocess)
+        meta["stgcn.preprocess"] = json.dumps(None if ck.preprocess is None else ck.preprocess.to_dict())
     return meta
 
 
