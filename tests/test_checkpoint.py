@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from stgcn.cli import main
+from stgcn.data.transforms import PreprocessConfig
 from stgcn.engine.checkpoint import load_checkpoint, save_checkpoint
 from stgcn.errors import CheckpointError, ConfigError
 from stgcn.models.config import GraphConfig, STGCNConfig
@@ -23,16 +24,30 @@ def tiny(**kw) -> STGCN:
 def test_round_trip_rebuilds_model_from_file_alone(tmp_path):
     model = tiny().eval()
     path = tmp_path / "m.pt"
-    save_checkpoint(path, model, class_names=["a", "b", "c"], preprocess={"window": 32},
+    save_checkpoint(path, model, class_names=["a", "b", "c"], preprocess={"length": 32},
                     metadata={"epoch": 3})
     ck = load_checkpoint(path)
-    assert ck.class_names == ["a", "b", "c"] and ck.preprocess == {"window": 32} and ck.metadata == {"epoch": 3}
+    assert ck.class_names == ["a", "b", "c"] and ck.preprocess == PreprocessConfig(length=32)
+    assert ck.metadata == {"epoch": 3}
     assert ck.config == model.config and not ck.model.training
     x = torch.randn(2, 2, 10, 17, 1)
     with torch.no_grad():
         torch.testing.assert_close(ck.model(x), model(x))
     raw = torch.load(path, weights_only=True)
     assert raw["format"] == "stgcn" and raw["format_version"] == 1
+    assert raw["preprocess"] == PreprocessConfig(length=32).to_dict()  # stored as plain data
+
+
+def test_preprocessing_is_parsed_strictly_at_load(tmp_path):
+    model = tiny().eval()
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, preprocess=PreprocessConfig(length=20, center="first"))
+    assert load_checkpoint(path).preprocess == PreprocessConfig(length=20, center="first")
+    raw = torch.load(path, weights_only=True)
+    raw["preprocess"] = {"window": 32}
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match="invalid preprocessing.*unknown key 'window'"):
+        load_checkpoint(path)
     json.dumps(raw["config"])  # the config is plain data
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp file left behind
 

@@ -178,3 +178,35 @@ def test_cli_config_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "train.epochs: expected int, got 'many'" in err
     assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------------ the shared reader and helpers
+def test_model_section_is_an_stgcn_config_resolved_from_the_store():
+    from stgcn.models.config import STGCNConfig
+
+    cfg = parse_config({**BASE, "model": {"graph": {"strategy": "distance"}}})
+    assert isinstance(cfg.model, STGCNConfig) and not cfg.model.is_resolved
+    assert cfg.model.graph.layout is None and cfg.model.in_channels is None  # left to the store
+    m = cfg.model.resolve(5, 2, "coco-17")
+    assert m.is_resolved and m.graph.strategy == "distance" and m.graph.layout == "coco-17"
+
+
+def test_nested_errors_name_the_dotted_key():
+    assert "model.graph.max_hop: expected int, got 'x'" in _error({**BASE, "model": {"graph": {"max_hop": "x"}}})
+    assert "model.graph.max_hop must be an integer >= 1, got 0" in _error({**BASE, "model": {"graph": {"max_hop": 0}}})
+    msg = _error({**BASE, "model": {"graph": {"hops": 2}}})
+    assert "model.graph: unknown key 'hops'; valid keys are layout, strategy, max_hop" in msg
+
+
+def test_device_helper():
+    import torch
+
+    from stgcn.utils.device import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="--device 'bogus' is not valid; valid devices are auto, cpu, cuda"):
+        resolve_device("bogus", name="--device")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == torch.device("cpu")
+        with pytest.raises(ConfigError, match="train.device 'cuda': CUDA is not available.*valid devices here"):
+            resolve_device("cuda", name="train.device")

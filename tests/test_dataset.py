@@ -111,3 +111,13 @@ def test_batched_fetch_equals_item_by_item(store):
             x1, label1, index1 = ds[key]
             assert (label, index) == (label1, index1)
             torch.testing.assert_close(x, x1, rtol=1e-6, atol=1e-6)
+
+
+def test_eval_shards_are_disjoint_and_cover_the_split():
+    from stgcn.data.dataset import EpochSampler
+
+    shards = [EpochSampler(7, seed=0, shuffle=False, num_replicas=3, rank=r, pad=False) for r in range(3)]
+    got = sorted(i for s in shards for i, _ in s.keys())
+    assert got == list(range(7)) and [len(s) for s in shards] == [3, 2, 2]
+    picked = EpochSampler(10, seed=0, shuffle=False, positions=[3, 1], pad=False)
+    assert [i for i, _ in picked] == [3, 1]

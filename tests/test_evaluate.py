@@ -165,3 +165,20 @@ def test_cli_eval(setup, tmp_path, capsys):
     assert "unknown split 'nope'; valid splits are train, test" in err and err.count("\n") == 1
     assert main(["eval", str(tmp_path / "missing.pt"), str(store.path)]) == 2
     assert "no such checkpoint file" in capsys.readouterr().err
+
+
+def test_one_store_compatibility_check(tmp_path):
+    from stgcn.data.synthetic import make_synthetic_store
+    from stgcn.engine.compat import check_store_fits
+    from stgcn.errors import ConfigError
+    from stgcn.models.config import GraphConfig, STGCNConfig
+
+    st = make_synthetic_store(tmp_path / "s", num_classes=3, clips_per_class=3, layout="kinect-v1", seed=0)
+    ok = STGCNConfig(num_classes=3, in_channels=3, graph=GraphConfig("kinect-v1"))
+    check_store_fits(ok, st, 3)
+    with pytest.raises(DataError, match="has 20 joints; the model expects 17 joints"):
+        check_store_fits(STGCNConfig(num_classes=3, graph=GraphConfig("coco-17")), st)
+    with pytest.raises(ConfigError, match="the store has 3 classes; the model predicts 2"):
+        check_store_fits(STGCNConfig(num_classes=2, graph=GraphConfig("kinect-v1")), st, error=ConfigError)
+    with pytest.raises(DataError, match="preprocessed clips have 2 channels; the model expects 3"):
+        check_store_fits(ok, st, 2)

@@ -11,10 +11,11 @@ import torch
 import yaml
 
 from stgcn.cli import main
+from stgcn.data.dataset import EpochSampler
 from stgcn.data.store import open_store
 from stgcn.engine.checkpoint import load_checkpoint
 from stgcn.engine.config import config_from_dict, parse_config
-from stgcn.engine.train import EpochSampler, LRSchedule, read_train_state, train
+from stgcn.engine.train import LRSchedule, read_train_state, train
 from stgcn.errors import ConfigError, DataError
 from tests.train_utils import tiny_config, tiny_config_dict
 
@@ -108,7 +109,7 @@ def test_run_directory(store, tmp_path):
     # final.pt / best.pt are self-describing stgcn checkpoints
     final = load_checkpoint(run / "final.pt")
     assert final.class_names == open_store(store).class_names
-    assert final.preprocess == cfg.data.preprocess.to_dict()
+    assert final.preprocess == cfg.data.preprocess
     assert final.metadata["epoch"] == 3 and final.metadata["metrics"]["top1"] == result.metrics["top1"]
     for k, v in result.model.state_dict().items():
         assert torch.equal(final.model.state_dict()[k], v)

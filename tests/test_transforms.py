@@ -11,7 +11,6 @@ import pytest
 from stgcn.data.transforms import (
     AugmentConfig,
     PreprocessConfig,
-    _key_frame_curves,
     build_transform,
     center_on_joint,
     feature_stream,
@@ -26,6 +25,7 @@ from stgcn.data.transforms import (
     view_joints,
     view_normalize,
 )
+from stgcn.data.transforms.augment import _key_frame_curves
 from stgcn.errors import ConfigError, DataError
 from stgcn.graph.layouts import get_layout
 

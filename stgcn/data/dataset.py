@@ -1,25 +1,28 @@
-"""A torch ``Dataset`` over a dataset store, and a loader builder with reproducible randomness.
+"""A torch ``Dataset`` over a dataset store, and the one loader (and sampler) of training and evaluation.
 
 Randomness never comes from global state: every item gets its own generator
-``np.random.default_rng([seed, epoch_seed, index])``. ``build_loader`` draws ``epoch_seed`` for each epoch
-from a generator seeded with ``seed`` and passes it along with the index, so the same seed gives the same
-batches, whatever the number of workers and whether workers persist across epochs.
+``np.random.default_rng([seed, epoch_seed, index])``. :class:`EpochSampler` derives the order and ``epoch_seed``
+of each epoch from ``(seed, epoch)`` alone and passes the seed along with the position, so the same seed gives
+the same batches, whatever the number of workers, whether workers persist across epochs, and whether a run
+was interrupted and resumed.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from stgcn.data.store import SkeletonStore, open_store
-from stgcn.errors import ConfigError
+from stgcn.errors import ConfigError, DataError
+from stgcn.utils.checks import check_int
 
-__all__ = ["SkeletonDataset", "build_loader", "EpochSeededSampler"]
+__all__ = ["SkeletonDataset", "build_loader", "EpochSampler"]
 
 
 class SkeletonDataset(Dataset):
@@ -109,29 +112,73 @@ class SkeletonDataset(Dataset):
         return [(x[j], int(labels[index]), index) for j, (index, _) in enumerate(parsed)]
 
 
-class EpochSeededSampler(Sampler):
-    """Wrap an index sampler so each yielded index carries a seed for the current epoch.
+def _derive_seed(*parts: int) -> int:
+    """A 63-bit seed that depends only on ``parts``."""
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFFFFFFFFFF for p in parts]).generate_state(2, np.uint64)[0]
+               >> np.uint64(1))
 
-    Every ``__iter__`` starts a new epoch: ``epoch_seed`` is drawn from a generator seeded with ``seed``,
-    so the n-th epoch of two samplers with the same seed gets the same seed.
+
+class EpochSampler(Sampler):
+    """Dataset keys ``(position, epoch_seed)`` for one process, fixed by ``(seed, epoch)`` alone.
+
+    An epoch is ``repeat`` passes over the positions, each in its own random order (or in order when
+    ``shuffle`` is False) and with its own augmentation seed. With ``pad`` (training) the concatenated order is
+    padded by wrapping around to a multiple of ``num_replicas``; process ``rank`` takes every
+    ``num_replicas``-th key. Iterating moves on to the next epoch unless :meth:`set_epoch` selects one.
+
+    Args:
+        size: Dataset length.
+        seed: Base seed.
+        shuffle: Random order.
+        repeat: Passes per epoch.
+        num_replicas: Number of processes.
+        rank: This process.
+        positions: The dataset positions to sample (default: all ``range(size)``), in this order.
+        pad: Pad to a multiple of ``num_replicas`` so every process gets as many keys (training); without it
+            the shards differ by at most one key and no clip is seen twice (evaluation).
     """
 
-    def __init__(self, sampler: Sampler | Sequence[int], seed: int) -> None:
-        self.sampler = sampler
-        self._rng = np.random.default_rng([int(seed), 0x5EED])
-
-    def __len__(self) -> int:
-        return len(self.sampler)  # type: ignore[arg-type]
+    def __init__(self, size: int, *, seed: int, shuffle: bool = True, repeat: int = 1, num_replicas: int = 1,
+                 rank: int = 0, positions: Sequence[int] | None = None, pad: bool = True) -> None:
+        self.positions = np.arange(size) if positions is None else np.asarray(positions, dtype=np.int64)
+        if len(self.positions) < 1:
+            raise DataError("cannot sample from an empty split")
+        self.size, self.seed, self.shuffle, self.repeat = len(self.positions), int(seed), shuffle, repeat
+        self.num_replicas, self.rank, self.pad = num_replicas, rank, pad
+        self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Forward to the wrapped sampler (e.g. ``DistributedSampler.set_epoch``) when it has one."""
-        if hasattr(self.sampler, "set_epoch"):
-            self.sampler.set_epoch(epoch)
+        """Select the epoch whose order and seeds :meth:`__iter__` yields."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        total = self.size * self.repeat
+        if self.pad:
+            return math.ceil(total / self.num_replicas)
+        return len(range(self.rank, total, self.num_replicas))
+
+    def keys(self) -> list[tuple[int, int]]:
+        """All keys of this process for the current epoch."""
+        order, seeds = [], []
+        for p in range(self.repeat):
+            if self.shuffle:
+                rng = np.random.default_rng(_derive_seed(self.seed, self.epoch, p, 1))
+                order.append(self.positions[rng.permutation(self.size)])
+            else:
+                order.append(self.positions)
+            seeds.append(np.full(self.size, _derive_seed(self.seed, self.epoch, p, 2), dtype=np.int64))
+        pos, sd = np.concatenate(order), np.concatenate(seeds)
+        total = len(self) * self.num_replicas
+        if self.pad and total > len(pos):
+            pad = np.resize(np.arange(len(pos)), total - len(pos))
+            pos, sd = np.concatenate([pos, pos[pad]]), np.concatenate([sd, sd[pad]])
+        return [(int(i), int(s)) for i, s in zip(pos[self.rank::self.num_replicas], sd[self.rank::self.num_replicas],
+                                                 strict=True)]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        epoch_seed = int(self._rng.integers(0, 2**63 - 1))
-        for i in self.sampler:
-            yield int(i), epoch_seed
+        keys = self.keys()
+        self.epoch += 1  # the next iteration is the next epoch, unless set_epoch says otherwise
+        return iter(keys)
 
 
 def _worker_init(worker_id: int) -> None:
@@ -147,50 +194,46 @@ def build_loader(
     num_workers: int = 0,
     seed: int = 0,
     drop_last: bool = False,
-    sampler: Sampler | Sequence[int] | None = None,
+    sampler: EpochSampler | Sequence[int] | None = None,
     pin_memory: bool = False,
     persistent_workers: bool | None = None,
+    repeat: int = 1,
+    num_replicas: int = 1,
+    rank: int = 0,
 ) -> DataLoader:
-    """A DataLoader whose order and augmentation are fixed by ``seed``.
+    """The DataLoader of training and evaluation: order and augmentation fixed by ``(seed, epoch)``.
 
     Args:
         dataset: The dataset (items ``(x, label, index)``).
-        batch_size: Clips per batch.
-        shuffle: Random order each epoch (from a torch generator seeded with ``seed``). Must be False when
-            ``sampler`` is given.
+        batch_size: Clips per batch (per process).
+        shuffle: Random order each epoch. Must be False when ``sampler`` is given.
         num_workers: Worker processes (0: load in the main process).
         seed: Seed of the order and of the per-epoch augmentation seeds.
         drop_last: Drop the last incomplete batch.
-        sampler: An index sampler (e.g. a ``DistributedSampler``) used instead of shuffle/sequential.
+        sampler: An :class:`EpochSampler`, or the dataset positions to load, in order.
         pin_memory: Pin batches (for CUDA).
         persistent_workers: Keep workers between epochs (default: when ``num_workers > 0``).
+        repeat: Passes over the dataset per epoch (``shuffle`` only).
+        num_replicas: Processes sharing each epoch; with ``shuffle`` each gets an equal (wrapped-around) shard,
+            without it a disjoint one (evaluation).
+        rank: This process.
 
     Returns:
-        A DataLoader yielding ``(x (N, C, T, V, M), labels (N,), indices (N,))``.
+        A DataLoader yielding ``(x (N, C, T, V, M), labels (N,), indices (N,))``; its ``sampler`` is the
+        :class:`EpochSampler` (call ``loader.sampler.set_epoch(epoch)`` to pick an epoch).
     """
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    if num_workers < 0:
-        raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
+    check_int(batch_size, "batch_size", minimum=1)
+    check_int(num_workers, "num_workers", minimum=0)
     if sampler is not None and shuffle:
         raise ConfigError("pass either shuffle=True or a sampler, not both")
-    if sampler is None:
-        if shuffle:
-            sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(int(seed)))
-        else:
-            sampler = SequentialSampler(dataset)
+    if not isinstance(sampler, EpochSampler):
+        sampler = EpochSampler(len(dataset), seed=seed, shuffle=shuffle, repeat=repeat, num_replicas=num_replicas,
+                               rank=rank, positions=sampler, pad=shuffle)
     if persistent_workers is None:
         persistent_workers = num_workers > 0
     kwargs: dict[str, Any] = {}
     if num_workers > 0:
         kwargs.update(worker_init_fn=_worker_init, persistent_workers=persistent_workers, prefetch_factor=4)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=EpochSeededSampler(sampler, seed),
-        num_workers=num_workers,
-        drop_last=drop_last,
-        pin_memory=pin_memory,
-        generator=torch.Generator().manual_seed(int(seed)),
-        **kwargs,
-    )
+    # the generator only seeds worker processes; passing one keeps the global torch RNG untouched
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=drop_last,
+                      pin_memory=pin_memory, generator=torch.Generator().manual_seed(int(seed)), **kwargs)

@@ -5,7 +5,7 @@ File layout (a dict saved with ``torch.save``, loadable with ``torch.load(weight
 
     {"format": "stgcn", "format_version": 1,
      "config": STGCNConfig.to_dict(), "class_names": [...] | None,
-     "preprocess": {...} | None, "metadata": {...}, "state_dict": {...}}
+     "preprocess": PreprocessConfig.to_dict() | None, "metadata": {...}, "state_dict": {...}}
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from stgcn.data.transforms import PreprocessConfig
 from stgcn.errors import CheckpointError, ConfigError
 from stgcn.models.config import STGCNConfig
 from stgcn.models.stgcn import STGCN
@@ -29,12 +30,15 @@ FORMAT_VERSION = 1
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: the rebuilt model (eval mode) and what was saved with it."""
+    """A loaded checkpoint: the rebuilt model (eval mode) and what was saved with it.
+
+    ``preprocess`` is the saved preprocessing, parsed (strictly) once at load time.
+    """
 
     model: STGCN
     config: STGCNConfig
     class_names: list[str] | None = None
-    preprocess: dict[str, Any] | None = None
+    preprocess: PreprocessConfig | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -45,14 +49,16 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 
 
 def save_checkpoint(path: str | Path, model: STGCN, *, class_names: list[str] | None = None,
-                    preprocess: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None) -> None:
+                    preprocess: PreprocessConfig | dict[str, Any] | None = None,
+                    metadata: dict[str, Any] | None = None) -> None:
     """Write a self-describing checkpoint atomically.
 
     Args:
         path: Destination file.
         model: The model (a DDP/compiled wrapper is unwrapped).
         class_names: Names of the classes, in label order.
-        preprocess: The test-time preprocessing the model expects (a ``PreprocessConfig.to_dict()``).
+        preprocess: The test-time preprocessing the model expects (a :class:`PreprocessConfig` or its mapping;
+            stored as the mapping).
         metadata: Free JSON-like data (training recipe, metrics, provenance).
     """
     model = getattr(model, "module", model)
@@ -60,6 +66,8 @@ def save_checkpoint(path: str | Path, model: STGCN, *, class_names: list[str] | 
     if class_names is not None and len(class_names) != model.config.num_classes:
         raise ConfigError(f"{len(class_names)} class names given for a model with "
                           f"{model.config.num_classes} classes")
+    if preprocess is not None:
+        preprocess = PreprocessConfig.from_dict(preprocess).to_dict()
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     atomic_torch_save({
         "format": FORMAT,
@@ -110,6 +118,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         config = STGCNConfig.from_dict(obj["config"])
     except ConfigError as e:
         raise CheckpointError(f"{path}: invalid model config ({e})") from None
+    if not config.is_resolved:
+        raise CheckpointError(f"{path}: invalid model config (num_classes, in_channels and graph.layout must be set)")
     model = STGCN(config)
     try:
         model.load_state_dict(obj["state_dict"], strict=True)
@@ -117,5 +127,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         msg = " ".join(str(e).split())[:300]
         raise CheckpointError(f"{path}: weights do not match the saved config ({msg})") from None
     model.eval()
+    preprocess = obj.get("preprocess")
+    if preprocess is not None:
+        try:
+            preprocess = PreprocessConfig.from_dict(preprocess)
+        except ConfigError as e:
+            raise CheckpointError(f"{path}: invalid preprocessing ({e})") from None
     return Checkpoint(model=model, config=config, class_names=obj.get("class_names"),
-                      preprocess=obj.get("preprocess"), metadata=obj.get("metadata") or {})
+                      preprocess=preprocess, metadata=obj.get("metadata") or {})

@@ -3,12 +3,13 @@
 A config file has four sections, each a dataclass below::
 
     data:   DataConfig    store, splits, preprocess (PreprocessConfig), augment (AugmentConfig), synthetic
-    model:  ModelConfig   the STGCNConfig fields; num_classes, in_channels and graph.layout default to the store's
+    model:  STGCNConfig   num_classes, in_channels and graph.layout unset by default: resolve() takes the store's
     optim:  OptimConfig   sgd | adamw, lr, weight decay, linear warm-up then step | cosine | constant
     train:  RunConfig     epochs, batch size, workers, seed, device, AMP, compile, ...
 
-Every key is checked against its dataclass field: an unknown key raises a one-line
-:class:`~stgcn.errors.ConfigError` naming the valid keys, a value of the wrong type one naming the expected type.
+Every key is checked against its dataclass field by :func:`stgcn.utils.dataclass_config.from_dict`: an unknown key
+raises a one-line :class:`~stgcn.errors.ConfigError` naming the valid keys, a value of the wrong type one naming the
+expected type.
 ``--set section.key=value`` overrides are parsed as Python literals with :func:`ast.literal_eval` (never
 ``eval``; ``true``/``false``/``null`` are accepted too), fall back to a plain string, then go through the same
 type checks as the file.
@@ -18,20 +19,23 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any
 
 from stgcn.data.transforms import AugmentConfig, PreprocessConfig
 from stgcn.errors import ConfigError
-from stgcn.models.config import DEFAULT_BLOCKS, GraphConfig, STGCNConfig
+from stgcn.models.config import GraphConfig, STGCNConfig
+from stgcn.utils.dataclass_config import from_dict, to_dict
+from stgcn.utils.device import check_device_option
+
+if TYPE_CHECKING:
+    from stgcn.data.store import SkeletonStore
 
 __all__ = [
-    "TrainConfig", "DataConfig", "SyntheticConfig", "ModelConfig", "GraphSection", "OptimConfig", "RunConfig",
-    "load_config", "parse_config", "apply_overrides", "parse_override", "config_from_dict", "OPTIMIZERS",
-    "SCHEDULES", "AMP_MODES",
+    "TrainConfig", "DataConfig", "SyntheticConfig", "OptimConfig", "RunConfig", "UNRESOLVED_MODEL",
+    "load_config", "parse_config", "apply_overrides", "parse_override", "config_from_dict", "dump_config",
+    "OPTIMIZERS", "SCHEDULES", "AMP_MODES",
 ]
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -88,53 +92,6 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _check(bool(self.store), "data.store must be a store directory")
-
-
-@dataclass(frozen=True)
-class GraphSection:
-    """:class:`~stgcn.model.GraphConfig` with the layout optional (``None``: the store's layout)."""
-
-    layout: str | dict | None = None
-    strategy: str = "spatial"
-    max_hop: int = 1
-    dilation: int = 1
-    normalization: str = "notes"
-
-    def __post_init__(self) -> None:
-        self.resolve(self.layout if self.layout is not None else "openpose-18")  # validates
-
-    def resolve(self, layout: Any) -> GraphConfig:
-        """The :class:`~stgcn.model.GraphConfig`, with ``layout`` used when none is configured."""
-        return GraphConfig(layout=self.layout if self.layout is not None else layout, strategy=self.strategy,
-                           max_hop=self.max_hop, dilation=self.dilation, normalization=self.normalization)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """:class:`~stgcn.model.STGCNConfig` whose data-dependent fields may be left to the store.
-
-    ``num_classes`` defaults to the store's class count and ``in_channels`` to the channels of the
-    preprocessed input; :meth:`resolve` fills them in.
-    """
-
-    num_classes: int | None = None
-    in_channels: int | None = None
-    graph: GraphSection = field(default_factory=GraphSection)
-    temporal_kernel: int = 9
-    blocks: tuple[tuple[int, int], ...] = DEFAULT_BLOCKS
-    edge_importance: bool = True
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.resolve(self.num_classes or 1, self.in_channels or 3, "openpose-18")  # validates
-
-    def resolve(self, num_classes: int, in_channels: int, layout: Any) -> STGCNConfig:
-        """The model's :class:`~stgcn.model.STGCNConfig`; configured values win over the arguments."""
-        return STGCNConfig(
-            num_classes=self.num_classes if self.num_classes is not None else num_classes,
-            in_channels=self.in_channels if self.in_channels is not None else in_channels,
-            graph=self.graph.resolve(layout), temporal_kernel=self.temporal_kernel, blocks=self.blocks,
-            edge_importance=self.edge_importance, dropout=self.dropout)
 
 
 @dataclass(frozen=True)
@@ -237,160 +194,54 @@ class RunConfig:
                f"train.eval_batch_size must be >= 1, got {self.eval_batch_size}")
         _check(self.num_workers >= 0, f"train.num_workers must be >= 0, got {self.num_workers}")
         _check(self.amp in AMP_MODES, f"train.amp {self.amp!r} is not valid; valid modes are {', '.join(AMP_MODES)}")
-        dev = self.device
-        _check(dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit()),
-               f"train.device {dev!r} is not valid; valid devices are auto, cpu, cuda, cuda:N")
+        check_device_option(self.device, "train.device")
         _check(0 <= self.label_smoothing < 1, f"train.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         _check(self.grad_clip is None or self.grad_clip > 0, f"train.grad_clip must be > 0, got {self.grad_clip}")
 
 
+# The training config's model section by default: the data-dependent fields are taken from the store.
+UNRESOLVED_MODEL = STGCNConfig(num_classes=None, in_channels=None, graph=GraphConfig(layout=None))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """A whole training recipe: ``data``, ``model``, ``optim`` and ``train`` sections."""
+    """A whole training recipe: ``data``, ``model``, ``optim`` and ``train`` sections.
+
+    ``model`` is the network's :class:`~stgcn.models.config.STGCNConfig`; a key the file leaves out of it takes
+    :data:`UNRESOLVED_MODEL`'s value, so ``num_classes``, ``in_channels`` and ``graph.layout`` stay unset until
+    :meth:`resolve` fills them from the store.
+    """
 
     data: DataConfig
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: STGCNConfig = UNRESOLVED_MODEL
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: RunConfig = field(default_factory=RunConfig)
 
+    def resolve(self, store: SkeletonStore, in_channels: int) -> TrainConfig:
+        """This config with the model's unset fields taken from the data (configured values win).
+
+        Args:
+            store: The training store: its class count and layout (a built-in name stays a name).
+            in_channels: Channels per joint of the preprocessed clips.
+        """
+        layout = store.manifest["layout"] if isinstance(store.manifest["layout"], str) else store.layout
+        model = self.model.resolve(len(store.class_names), in_channels, layout)
+        return dataclasses.replace(self, model=model)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (lists, no tuples) that :func:`config_from_dict` maps back to an equal config."""
-        return _to_plain(self)
+        return to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         return config_from_dict(data)
 
 
-# ------------------------------------------------------------------------------ typed mapping -> dataclass
-def _to_plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, tuple | list):
-        return [_to_plain(v) for v in obj]
-    if isinstance(obj, dict):
-        return {k: _to_plain(v) for k, v in obj.items()}
-    return obj
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if tp is type(None):
-        return "null"
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return f"a list of {_type_name(args[0])}"
-        return "[" + ", ".join(_type_name(a) for a in args) + "]"
-    if origin is list:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
-    if origin is dict or tp is dict:
-        return "a mapping"
-    if dataclasses.is_dataclass(tp):
-        return "a mapping"
-    if tp is Any:
-        return "any value"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """``value`` checked against (and, for tuples and floats, converted to) the annotation ``tp``."""
-    origin = typing.get_origin(tp)
-    bad = ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
-    if tp is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None:
-            if type(None) in args:
-                return None
-            raise bad
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError as e:
-                if dataclasses.is_dataclass(arg) and isinstance(value, dict):
-                    raise e  # a mapping for a section: its own, more precise message
-        raise bad
-    if tp is type(None):
-        if value is None:
-            return None
-        raise bad
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise bad
-    if tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise bad
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise bad
-    if origin is tuple or origin is list:
-        if not isinstance(value, list | tuple):
-            raise bad
-        args = typing.get_args(tp)
-        if origin is list or (len(args) == 2 and args[1] is Ellipsis):
-            items = [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
-        else:
-            if len(value) != len(args):
-                raise bad
-            items = [_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))]
-        return tuple(items) if origin is tuple else items
-    if origin is dict or tp is dict:
-        if isinstance(value, dict):
-            return value
-        raise bad
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        if isinstance(value, dict):
-            return _build(tp, value, where)
-        raise bad
-    return value  # an annotation this checker does not know: the dataclass validates it
-
-
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    """Instantiate dataclass ``cls`` from a mapping, checking keys and types field by field."""
-    prefix = f"{where}: " if where else ""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix}expected a mapping, got {data!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        raise ConfigError(f"{prefix}unknown key{'s' if len(unknown) > 1 else ''} "
-                          f"{', '.join(repr(k) for k in unknown)}; valid keys are {', '.join(fields)}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for name, f in fields.items():
-        if name in data:
-            kwargs[name] = _coerce(data[name], hints.get(name, Any), f"{where}.{name}" if where else name)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{prefix}missing required key {name!r}")
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as e:  # ConfigError is a ValueError
-        msg = " ".join(str(e).split())
-        raise ConfigError(msg if where and msg.startswith(where) else f"{prefix}{msg}") from None
-
-
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     """Build a :class:`TrainConfig` from a plain mapping (a parsed YAML file)."""
     if not isinstance(data, dict):
         raise ConfigError(f"expected a mapping with sections data, model, optim, train; got {data!r}")
-    return _build(TrainConfig, data, "")
+    return from_dict(TrainConfig, data)
 
 
 # ----------------------------------------------------------------------------------------- overrides

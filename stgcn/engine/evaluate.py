@@ -25,8 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from stgcn.errors import ConfigError, DataError
+from stgcn.errors import DataError
 from stgcn.utils.atomic import atomic_open
+from stgcn.utils.checks import check_int
+from stgcn.utils.device import resolve_device
 
 __all__ = ["EvalResult", "Scores", "predict_scores", "compute_metrics", "confusion_matrix", "evaluate",
            "save_evaluation", "save_scores", "load_scores", "format_metrics"]
@@ -187,55 +189,42 @@ def evaluate(
         clips: K-clip testing: average the logits of K temporal clips per sample (default: the
             checkpoint's ``num_clips``).
         batch_size: Samples per batch (each holds K clips).
-        device: Where to run.
+        device: Where to run: a :class:`torch.device` or ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
         num_workers: DataLoader workers.
         amp_dtype: Autocast dtype or ``None``.
 
     Raises:
         DataError: the store does not fit the model (joints, channels, classes).
+        ConfigError: an invalid ``clips`` or ``device``.
     """
-    from torch.utils.data import DataLoader
-
-    from stgcn.data.dataset import SkeletonDataset
+    from stgcn.data.dataset import SkeletonDataset, build_loader
     from stgcn.data.store import SkeletonStore, open_store
     from stgcn.data.transforms import PreprocessConfig, build_transform
     from stgcn.engine.checkpoint import Checkpoint, load_checkpoint
+    from stgcn.engine.compat import check_store_fits
 
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     st = store if isinstance(store, SkeletonStore) else open_store(store)
     cfg = ckpt.config
-    model_layout = cfg.graph.build().layout
-    if model_layout.num_joints != st.layout.num_joints:
-        raise DataError(f"{st.path}: store layout {st.layout.name!r} has {st.layout.num_joints} joints; the model "
-                        f"expects {model_layout.num_joints} ({model_layout.name!r})")
-    if ckpt.preprocess is None:
+    check_store_fits(cfg, st)
+    preprocess = ckpt.preprocess
+    if preprocess is None:
         log.warning("the checkpoint stores no preprocessing; using the defaults (%s)", PreprocessConfig())
         preprocess = PreprocessConfig()
-    else:
-        try:
-            preprocess = PreprocessConfig.from_dict(ckpt.preprocess)
-        except ConfigError as e:
-            raise ConfigError(f"checkpoint preprocess: {e}") from None
     if clips is not None:
-        if clips < 1:
-            raise ConfigError(f"clips must be >= 1, got {clips}")
+        check_int(clips, "clips", minimum=1)
         preprocess = dataclasses.replace(preprocess, num_clips=int(clips))
     class_names = ckpt.class_names or [str(i) for i in range(cfg.num_classes)]
-    if len(st.class_names) > cfg.num_classes:
-        raise DataError(f"{st.path}: the store has {len(st.class_names)} classes; the model predicts "
-                        f"{cfg.num_classes}")
     if ckpt.class_names is not None and list(st.class_names) != list(ckpt.class_names[:len(st.class_names)]):
         log.warning("the store's class names differ from the checkpoint's; labels are compared by index")
     transform = build_transform(preprocess, train=False, layout=st.layout)
     dataset = SkeletonDataset(st, split, transform)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        persistent_workers=False)
-    device = torch.device(device)
+    device = resolve_device(device, name="--device")
+    if len(dataset):
+        check_store_fits(cfg, st, int(transform(st.clip(int(dataset.indices[0]))).shape[-4]))
+    loader = build_loader(dataset, batch_size, shuffle=False, num_workers=num_workers, persistent_workers=False,
+                          pin_memory=device.type == "cuda") if len(dataset) else []
     model = ckpt.model.to(device)
-    first = transform(st.clip(int(dataset.indices[0]))) if len(dataset) else None
-    if first is not None and first.shape[-4] != cfg.in_channels:
-        raise DataError(f"{st.path}: preprocessed clips have {first.shape[-4]} channels; the model expects "
-                        f"{cfg.in_channels}")
     scores, labels, indices = predict_scores(model, loader, device=device, amp_dtype=amp_dtype)
     names = [st.name(int(i)) for i in indices]
     metrics, cm = compute_metrics(scores, labels, class_names)

@@ -29,8 +29,9 @@ from typing import Any
 
 from stgcn.errors import ConfigError
 from stgcn.graph.mm_layouts import NTU_RGBD_MMACTION
+from stgcn.utils.dataclass_config import check_keys
 
-__all__ = ["Layout", "BUILTIN_LAYOUTS", "get_layout", "load_layout", "layout_names"]
+__all__ = ["Layout", "BUILTIN_LAYOUTS", "get_layout", "load_layout"]
 
 
 @dataclass(frozen=True)
@@ -117,15 +118,8 @@ class Layout:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, where: str = "layout") -> Layout:
         """Build a layout from a dict; joints in edges/center/bones may be names or indices."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: expected a mapping with keys joints, edges, center")
-        allowed = {"name", "joints", "edges", "center", "source", "bones", "flip_pairs"}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(allowed)}")
-        missing = [k for k in ("joints", "edges", "center") if k not in data]
-        if missing:
-            raise ConfigError(f"{where}: missing key(s) {missing}")
+        check_keys(data, ("name", "joints", "edges", "center", "source", "bones", "flip_pairs"), where,
+                   required=("joints", "edges", "center"))
         joints = data["joints"]
         if not isinstance(joints, list) or not all(isinstance(j, str) for j in joints):
             raise ConfigError(f"{where}: 'joints' must be a list of joint names")
@@ -285,11 +279,6 @@ BUILTIN_LAYOUTS: dict[str, Layout] = {
     for layout in (OPENPOSE_18, NTU_RGBD, COCO_17, MEDIAPIPE_POSE_33, MEDIAPIPE_HAND_21, KINECT_V1,
                    KINECT_V1_MSR, Layout.from_dict(NTU_RGBD_MMACTION))
 }
-
-
-def layout_names() -> list[str]:
-    """Names of the built-in layouts."""
-    return list(BUILTIN_LAYOUTS)
 
 
 def load_layout(path: str | Path) -> Layout:

@@ -30,8 +30,9 @@ import numpy as np
 
 from stgcn.errors import ConfigError
 from stgcn.graph.layouts import Layout, get_layout
+from stgcn.utils.checks import check_int
 
-__all__ = ["Graph", "STRATEGIES", "NORMALIZATIONS", "hop_distance", "ALPHA"]
+__all__ = ["Graph", "STRATEGIES", "NORMALIZATIONS", "hop_distance", "ALPHA", "check_graph_options"]
 
 STRATEGIES = ("uniform", "distance", "spatial")
 NORMALIZATIONS = ("notes", "original")
@@ -66,16 +67,20 @@ def hop_distance(num_joints: int, edges: tuple[tuple[int, int], ...], max_hop: i
     return dist
 
 
-def _check_options(strategy: str, normalization: str, max_hop: int, dilation: int) -> None:
+def check_graph_options(strategy: str, normalization: str, max_hop: int, dilation: int, *, prefix: str = "") -> None:
+    """The one rule for graph options (used by :class:`Graph` and :class:`~stgcn.models.config.GraphConfig`).
+
+    Raises:
+        ConfigError: an unknown strategy or normalization (listing the valid ones), or a hop option that is
+            not an integer >= 1 (named ``{prefix}max_hop`` / ``{prefix}dilation``).
+    """
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {strategy!r}; valid strategies are {', '.join(STRATEGIES)}")
     if normalization not in NORMALIZATIONS:
         raise ConfigError(
             f"unknown normalization {normalization!r}; valid normalizations are {', '.join(NORMALIZATIONS)}")
-    if isinstance(max_hop, bool) or not isinstance(max_hop, int) or max_hop < 1:
-        raise ConfigError(f"max_hop must be an integer >= 1, got {max_hop!r}")
-    if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation < 1:
-        raise ConfigError(f"dilation must be an integer >= 1, got {dilation!r}")
+    check_int(max_hop, f"{prefix}max_hop", minimum=1)
+    check_int(dilation, f"{prefix}dilation", minimum=1)
 
 
 def _original_partitions(layout: Layout, strategy: str, max_hop: int, dilation: int) -> tuple[np.ndarray, list[str]]:
@@ -167,7 +172,7 @@ class Graph:
 
     def __init__(self, layout: str | Layout, strategy: str = "spatial", max_hop: int = 1, dilation: int = 1,
                  normalization: str = "notes", alpha: float = ALPHA) -> None:
-        _check_options(strategy, normalization, max_hop, dilation)
+        check_graph_options(strategy, normalization, max_hop, dilation)
         self.layout = get_layout(layout)
         self.strategy = strategy
         self.max_hop = max_hop
@@ -181,12 +186,12 @@ class Graph:
         self.partition_names = names
 
     @property
-    def K(self) -> int:  # noqa: N802 - the paper's symbol
+    def K(self) -> int:  # the paper's symbol
         """Number of partitions."""
         return self.A.shape[0]
 
     @property
-    def V(self) -> int:  # noqa: N802 - the paper's symbol
+    def V(self) -> int:  # the paper's symbol
         """Number of joints."""
         return self.A.shape[1]
 

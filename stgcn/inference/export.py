@@ -93,8 +93,7 @@ def _metadata(ck: Checkpoint | None, model: STGCN) -> dict[str, str]:
             "stgcn.input": "x: (N, C, T, V, M) float32", "stgcn.output": "logits: (N, num_classes)"}
     if ck is not None:
         meta["stgcn.class_names"] = json.dumps(ck.class_names)
-        pre = ck.preprocess  # a dict, or a PreprocessConfig in checkpoints that hold the typed config
-        meta["stgcn.preprocess"] = json.dumps(pre.to_dict() if hasattr(pre, "to_dict") else pre)
+        meta["stgcn.preprocess"] = json.dumps(None if ck.preprocess is None else ck.preprocess.to_dict())
     return meta
 
 

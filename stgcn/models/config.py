@@ -1,6 +1,10 @@
 """Model configuration: which skeleton graph (:class:`GraphConfig`) and which network (:class:`STGCNConfig`).
 
-Both are frozen dataclasses validated on creation and saved in every checkpoint (``to_dict`` / ``from_dict``).
+Both are frozen dataclasses validated on creation, read from plain data by the package's one config reader
+(:func:`stgcn.utils.dataclass_config.from_dict`) and saved in every checkpoint (``to_dict`` / ``from_dict``).
+
+The fields that come from the data (``num_classes``, ``in_channels``, ``graph.layout``) may be left unset
+(``None``) in a training config; :meth:`STGCNConfig.resolve` fills them before a model is built.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from typing import Any
 
 from stgcn.errors import ConfigError
 from stgcn.graph.layouts import BUILTIN_LAYOUTS, Layout, get_layout
-from stgcn.graph.partitions import NORMALIZATIONS, STRATEGIES, Graph
+from stgcn.graph.partitions import Graph, check_graph_options
+from stgcn.utils.checks import check_int, check_number
+from stgcn.utils.dataclass_config import from_dict, to_dict
 
 __all__ = ["GraphConfig", "STGCNConfig", "DEFAULT_BLOCKS"]
 
@@ -26,44 +32,44 @@ class GraphConfig:
 
     Args:
         layout: Built-in layout name, a path to a JSON/YAML layout file (read once, then kept inline so a
-            checkpoint is self-contained), or a :class:`~stgcn.layouts.Layout`.
+            checkpoint is self-contained), a layout mapping or a :class:`~stgcn.graph.layouts.Layout`;
+            ``None``: not set yet (a training config takes the store's layout, see :meth:`STGCNConfig.resolve`).
         strategy: ``uniform``, ``distance`` or ``spatial``.
         max_hop: Largest hop distance in a neighbourhood.
         dilation: Step between used hop distances.
         normalization: ``notes`` (the paper) or ``original`` (yysijie/st-gcn, for its checkpoints).
     """
 
-    layout: str | Layout = "openpose-18"
+    layout: str | dict[str, Any] | Layout | None = "openpose-18"
     strategy: str = "spatial"
     max_hop: int = 1
     dilation: int = 1
     normalization: str = "notes"
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.layout, str) and self.layout in BUILTIN_LAYOUTS):
+        if self.layout is not None and not (isinstance(self.layout, str) and self.layout in BUILTIN_LAYOUTS):
             object.__setattr__(self, "layout", get_layout(self.layout))
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"unknown strategy {self.strategy!r}; valid strategies are {', '.join(STRATEGIES)}")
-        if self.normalization not in NORMALIZATIONS:
-            raise ConfigError(f"unknown normalization {self.normalization!r}; valid normalizations are "
-                              f"{', '.join(NORMALIZATIONS)}")
-        for name in ("max_hop", "dilation"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"graph.{name} must be an integer >= 1, got {value!r}")
+        check_graph_options(self.strategy, self.normalization, self.max_hop, self.dilation)
 
     def build(self) -> Graph:
-        """The :class:`~stgcn.graph.Graph` this config describes."""
+        """The :class:`~stgcn.graph.partitions.Graph` this config describes.
+
+        Raises:
+            ConfigError: the layout is not set.
+        """
+        if self.layout is None:
+            raise ConfigError("graph.layout is not set; give a layout name or file (valid layouts are "
+                              f"{', '.join(BUILTIN_LAYOUTS)})")
         return Graph(self.layout, self.strategy, self.max_hop, self.dilation, self.normalization)
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["layout"] = self.layout if isinstance(self.layout, str) else self.layout.to_dict()
-        return d
+        """Plain data; a custom layout is written inline (:meth:`Layout.to_dict`)."""
+        return to_dict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GraphConfig:
-        return _from_dict(cls, d, "graph")
+    def from_dict(cls, d: dict[str, Any] | GraphConfig, where: str = "graph") -> GraphConfig:
+        """Inverse of :meth:`to_dict`; unknown keys and wrong types raise :class:`~stgcn.errors.ConfigError`."""
+        return from_dict(cls, d, where)
 
 
 @dataclass(frozen=True)
@@ -71,8 +77,8 @@ class STGCNConfig:
     """Everything that determines an ST-GCN's architecture; saved in every checkpoint.
 
     Args:
-        num_classes: Number of output classes.
-        in_channels: Channels per joint: 2 (x, y), or 3 (x, y, score or x, y, z).
+        num_classes: Number of output classes (``None``: not set yet, see :meth:`resolve`).
+        in_channels: Channels per joint: 2 (x, y), or 3 (x, y, score or x, y, z) (``None``: not set yet).
         graph: The skeleton graph.
         temporal_kernel: Gamma, the odd temporal kernel size (padding (Gamma - 1) / 2).
         blocks: (output channels, temporal stride) per block.
@@ -81,8 +87,8 @@ class STGCNConfig:
         dropout: Dropout probability after the temporal convolution of every block but the first.
     """
 
-    num_classes: int
-    in_channels: int = 3
+    num_classes: int | None
+    in_channels: int | None = 3
     graph: GraphConfig = field(default_factory=GraphConfig)
     temporal_kernel: int = 9
     blocks: tuple[tuple[int, int], ...] = DEFAULT_BLOCKS
@@ -92,42 +98,53 @@ class STGCNConfig:
     def __post_init__(self) -> None:
         if isinstance(self.graph, dict):
             object.__setattr__(self, "graph", GraphConfig.from_dict(self.graph))
-        object.__setattr__(self, "blocks", tuple(tuple(b) for b in self.blocks))
+        if not isinstance(self.graph, GraphConfig):
+            raise ConfigError(f"graph must be a GraphConfig or a mapping, got {self.graph!r}")
+        try:
+            object.__setattr__(self, "blocks", tuple(tuple(b) for b in self.blocks))
+        except TypeError:
+            raise ConfigError(f"blocks must be a non-empty list of [channels, stride] positive integers, "
+                              f"got {self.blocks!r}") from None
         for name in ("num_classes", "in_channels", "temporal_kernel"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+            if value is not None or name == "temporal_kernel":
+                check_int(value, name, minimum=1)
         if self.temporal_kernel % 2 == 0:
             raise ConfigError(f"temporal_kernel must be odd (padding is (Gamma - 1) / 2), got {self.temporal_kernel}")
-        if not self.blocks or not all(
-                len(b) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in b)
-                for b in self.blocks):
+        if not self.blocks or not all(len(b) == 2 and all(_positive_int(x) for x in b) for b in self.blocks):
             raise ConfigError(f"blocks must be a non-empty list of [channels, stride] positive integers, "
                               f"got {self.blocks!r}")
         if not isinstance(self.edge_importance, bool):
             raise ConfigError(f"edge_importance must be true or false, got {self.edge_importance!r}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float) or not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        check_number(self.dropout, "dropout", minimum=0, below=1)
+
+    @property
+    def is_resolved(self) -> bool:
+        """Whether every data-dependent field (``num_classes``, ``in_channels``, ``graph.layout``) is set."""
+        return self.num_classes is not None and self.in_channels is not None and self.graph.layout is not None
+
+    def resolve(self, num_classes: int, in_channels: int, layout: str | Layout | dict[str, Any]) -> STGCNConfig:
+        """This config with its unset data-dependent fields filled in; configured values win.
+
+        Args:
+            num_classes: The data's class count.
+            in_channels: Channels per joint of the preprocessed input.
+            layout: The data's layout (a built-in name, a :class:`~stgcn.graph.layouts.Layout` or its mapping).
+        """
+        graph = self.graph if self.graph.layout is not None else dataclasses.replace(self.graph, layout=layout)
+        return dataclasses.replace(
+            self, num_classes=self.num_classes if self.num_classes is not None else num_classes,
+            in_channels=self.in_channels if self.in_channels is not None else in_channels, graph=graph)
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["graph"] = self.graph.to_dict()
-        d["blocks"] = [list(b) for b in self.blocks]
-        return d
+        """Plain data (lists, no tuples) that :meth:`from_dict` maps back to an equal config."""
+        return to_dict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> STGCNConfig:
-        return _from_dict(cls, d, "model")
+    def from_dict(cls, d: dict[str, Any] | STGCNConfig, where: str = "model") -> STGCNConfig:
+        """Inverse of :meth:`to_dict`; unknown keys and wrong types raise :class:`~stgcn.errors.ConfigError`."""
+        return from_dict(cls, d, where)
 
 
-def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
-    if not isinstance(d, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(d).__name__}")
-    valid = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(d) - set(valid))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {valid}")
-    try:
-        return cls(**d)
-    except TypeError as e:
-        raise ConfigError(f"{where}: {e}") from None
+def _positive_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
