@@ -82,15 +82,10 @@ def _print_per_class(metrics: dict, cm: object) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import torch
-
     from stgcn.engine.evaluate import evaluate, format_metrics, save_evaluation
+    from stgcn.utils.device import resolve_device
 
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device.startswith("cuda") and not torch.cuda.is_available():
-        raise StgcnError(f"--device {device}: CUDA is not available here")
+    device = resolve_device(args.device, name="--device")
     result = evaluate(args.checkpoint, args.dataset, split=args.split, clips=args.clips, batch_size=args.batch_size,
                       device=device, num_workers=args.workers)
     suffix = f"-{result.scores.clips}clips" if result.scores.clips > 1 else ""

@@ -61,6 +61,7 @@ from stgcn.inference.windows import frame_labels, temporal_receptive_field, wind
 from stgcn.models.config import STGCNConfig
 from stgcn.models.stgcn import STGCN
 from stgcn.utils.checks import check_int
+from stgcn.utils.device import resolve_device
 
 # re-exported: the names of this module before it was split (clips, results, stream, windows, channels)
 __all__ = [
@@ -97,7 +98,7 @@ class Predictor:
                  device: str | torch.device = "cpu", min_frames: int | None = None, short: str = "loop",
                  batch_size: int = 32, optimize: bool = True) -> None:
         self.config: STGCNConfig = model.config
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         model = model.to(self.device).eval()
         if optimize and isinstance(model, STGCN):
             from stgcn.inference.optimize import optimize_for_inference
