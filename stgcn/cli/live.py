@@ -53,6 +53,8 @@ def add_live_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trigger", action="append", default=[], metavar="LABEL>=SCORE:SECONDS",
                    help="emit a trigger event when LABEL's smoothed score stays >= SCORE for SECONDS, e.g. "
                         "'falling>=0.8:1s' (repeatable)")
+    p.add_argument("--detect-every", type=int, default=5,
+                   help="look for new people every n-th frame while someone is tracked (litert; default 5)")
     p.add_argument("--max-age", type=int, default=30, help="frames a lost person is kept for re-identification")
     p.add_argument("--out", type=Path, default=None, help="annotated .mp4 to write (video sources)")
     p.add_argument("--show", action="store_true", help="show the annotated video in a window (q stops)")
@@ -84,7 +86,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
         try:
             estimator = open_estimator(args.backend, max_people=args.max_people,
-                                       model_complexity=args.model_complexity)
+                                       model_complexity=args.model_complexity, detect_every=args.detect_every)
         except BaseException:
             source.close()
             raise

@@ -57,11 +57,12 @@ def check_model_complexity(model_complexity: int, backend: str) -> None:
 
 class _LiteRT:
     def __init__(self, max_people: int | None, min_detection_confidence: float, min_tracking_confidence: float,
-                 num_threads: int) -> None:
+                 num_threads: int, detect_every: int) -> None:
         from stgcn.inference.blazepose import BlazePose
 
         self._pose = BlazePose(max_people=max_people, min_detection_confidence=min_detection_confidence,
-                               min_tracking_confidence=min_tracking_confidence, num_threads=num_threads)
+                               min_tracking_confidence=min_tracking_confidence, num_threads=num_threads,
+                               detect_every=detect_every)
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         return self._pose.process(frame)
@@ -96,7 +97,7 @@ class _MediaPipe:
 
 def open_estimator(backend: str = "auto", *, max_people: int | None = None, model_complexity: int = 1,
                    min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
-                   num_threads: int = 2) -> Any:
+                   num_threads: int = 2, detect_every: int = 1) -> Any:
     """A pose estimator with ``process(frame (H, W, 3) RGB) -> (P, 33, 4)`` and ``close()``.
 
     Args:
@@ -107,6 +108,7 @@ def open_estimator(backend: str = "auto", *, max_people: int | None = None, mode
         min_detection_confidence: Person-detection threshold.
         min_tracking_confidence: Landmark presence threshold to keep tracking a person.
         num_threads: LiteRT CPU threads.
+        detect_every: LiteRT: look for new people every n-th frame while someone is tracked (speed).
 
     Raises:
         ConfigError: bad option, or several people asked of MediaPipe. StgcnError: neither backend installed.
@@ -124,7 +126,7 @@ def open_estimator(backend: str = "auto", *, max_people: int | None = None, mode
             backend = "mediapipe"
     check_model_complexity(model_complexity, backend)
     if backend == "litert":
-        return _LiteRT(max_people, min_detection_confidence, min_tracking_confidence, num_threads)
+        return _LiteRT(max_people, min_detection_confidence, min_tracking_confidence, num_threads, detect_every)
     if max_people != 1:
         if asked == "mediapipe":
             raise ConfigError("the mediapipe pose backend finds one person; several people need the litert "
