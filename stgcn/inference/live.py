@@ -52,10 +52,11 @@ class StageTimes:
     tracking: float = 0.0
     stgcn: float = 0.0
     frames: int = 0
+    warmup: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
         per = max(self.frames, 1)
-        out: dict[str, float] = {"frames": self.frames}
+        out: dict[str, float] = {"frames": self.frames, "warmup_s": round(self.warmup, 3)}
         for name in ("decode", "pose", "tracking", "stgcn"):
             out[f"{name}_ms_per_frame"] = round(1000 * getattr(self, name) / per, 3)
         total = self.decode + self.pose + self.tracking + self.stgcn
@@ -112,6 +113,14 @@ class LivePipeline:
         self._last_frame = -1
         self._last_time = 0.0
         self.last_ids: list[int] = []
+
+    def warm_up(self) -> None:
+        """Run the model once on an empty window before the first frame (the first forward pass of a shape sets up
+        its kernels, which would otherwise delay the first label); the time goes to ``times.warmup``."""
+        start = time.perf_counter()
+        empty = np.zeros((self.window, 1, self.predictor.layout.num_joints, len(self.channels)), np.float32)
+        self.predictor.logits([empty])
+        self.times.warmup += time.perf_counter() - start
 
     def _model_input(self, person: np.ndarray, image_size: tuple[float, float] | None) -> np.ndarray:
         """One person (V, 3 or 4) pixels, score last -> (1, V, C) in the model's channels and convention."""

@@ -90,6 +90,7 @@ def run_live(source: Any, pipeline: LivePipeline, *, emit: Callable[[dict[str, A
     labels: dict[int, str] = {}
     it = iter(source)
     try:
+        pipeline.warm_up()
         while True:
             t0 = time.perf_counter()
             try:

@@ -125,7 +125,8 @@ class VideoSource:
             gen = imageio_ffmpeg.read_frames(self.spec)
             meta = next(gen)
         except (OSError, RuntimeError, StopIteration) as e:
-            raise DataError(f"cannot open {self._what()}: {str(e).splitlines()[0] if str(e) else 'no frames'}") from None
+            reason = str(e).splitlines()[0] if str(e) else "no frames"
+            raise DataError(f"cannot open {self._what()}: {reason}") from None
         self._ffmpeg = gen
         self.fps = float(meta.get("fps") or 30.0)
         self.size = tuple(int(s) for s in meta["size"])  # type: ignore[assignment]

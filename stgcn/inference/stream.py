@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from stgcn.errors import DataError
-
 from stgcn.inference.results import WindowPrediction
 
 if TYPE_CHECKING:
