@@ -162,3 +162,20 @@ def test_pixels_are_caught_or_converted():
     s = p.stream(window=10, stride=10, image_size=(340, 256))
     out = [s.push(f) for f in pixels[:10]]
     np.testing.assert_allclose(out[-1].prediction.probabilities, p.predict(norm[:10]).probabilities, atol=1e-5)
+
+
+def test_model_complexity_outside_the_wheel_is_one_line():
+    from stgcn.inference.estimators import check_model_complexity
+
+    check_model_complexity(1, "mediapipe")
+    with pytest.raises(ConfigError, match="full model only"):
+        check_model_complexity(2, "litert")
+    with pytest.raises(ConfigError, match="must be 0, 1 or 2"):
+        check_model_complexity(3, "mediapipe")
+    mediapipe = pytest.importorskip("mediapipe")
+    from pathlib import Path
+
+    if (Path(mediapipe.__file__).parent / "modules" / "pose_landmark" / "pose_landmark_lite.tflite").is_file():
+        pytest.skip("the lite model is installed here")
+    with pytest.raises(ConfigError, match="would be downloaded.*only model_complexity 1"):
+        check_model_complexity(0, "mediapipe")

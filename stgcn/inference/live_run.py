@@ -88,6 +88,7 @@ def run_live(source: Any, pipeline: LivePipeline, *, emit: Callable[[dict[str, A
     times = pipeline.times
     writer = None
     labels: dict[int, str] = {}
+    gap_start: int | None = None
     it = iter(source)
     try:
         pipeline.warm_up()
@@ -102,6 +103,11 @@ def run_live(source: Any, pipeline: LivePipeline, *, emit: Callable[[dict[str, A
             t2 = time.perf_counter()
             times.decode += t1 - t0
             times.pose += t2 - t1
+            if len(people) == 0 and gap_start is None:
+                gap_start = frame.index
+            elif len(people) and gap_start is not None:
+                logger.info("frames %d-%d: no person in view", gap_start, frame.index - 1)
+                gap_start = None
             events = pipeline.step(frame.index, frame.time, people, image_size=frame.image_size, wall=frame.wall)
             times.frames += 1
             for event in events:
