@@ -3,7 +3,9 @@
 :func:`annotate_video` runs MediaPipe Pose on a video (:mod:`stgcn.inference.pose`), maps the landmarks to the
 checkpoint's layout, turns them into the model's input the way the model expects it
 (:func:`pose_to_model_input`), predicts the whole clip and sliding windows over it, and writes an MP4 with
-the skeleton drawn over each frame plus the label and score of that frame's window, and/or a JSON report.
+the skeleton drawn over each frame plus the label and score of that frame's window, and/or a JSON report. With
+``max_people`` other than 1 it is the offline case of the live pipeline: every person is tracked and classified
+(:mod:`stgcn.inference.video_tracks`), and the report gains one entry per track. The video is decoded once.
 
 Model input from a video: the landmarks mapped to the checkpoint's layout (:mod:`stgcn.inference.pose`), its channels
 (the stored preprocessing's channel names, else by the model's input channels: 3 -> ``x, y, score``,
