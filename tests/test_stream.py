@@ -107,3 +107,26 @@ def test_stream_persons_validation_and_reset(tmp_path):
         stream.push(np.zeros((18, 2)))
     stream.reset()
     assert stream.frames_seen == 0 and stream.flush() is None and stream.latest is None
+
+
+def test_emit_many_batches_streams_as_push_would():
+    """Several streams' due windows in one forward pass give what each stream's own push gives."""
+    from stgcn.inference.stream import emit_many
+    from tests.use_utils import small_model
+
+    p = Predictor(small_model())
+    clips = [random_clip(30, seed=s) for s in (1, 2)]
+    alone = [_run_stream(p.stream(window=20, stride=10), c) for c in clips]
+    streams = [p.stream(window=20, stride=10) for _ in clips]
+    batched: list[list] = [[], []]
+    for f in range(30):
+        due = [s for s, c in zip(streams, clips, strict=True) if s.add(c[f])]
+        for s, w in zip(due, emit_many(due), strict=True):
+            batched[streams.index(s)].append(w)
+    for s, out in zip(streams, batched, strict=True):
+        if s.has_tail:
+            out.append(s.flush())
+    for a, b in zip(alone, batched, strict=True):
+        assert [(w.start, w.end) for w in a] == [(w.start, w.end) for w in b]
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_allclose(x.prediction.probabilities, y.prediction.probabilities, atol=1e-5)

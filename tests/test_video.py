@@ -187,3 +187,92 @@ def test_missing_video_extra_is_named(shared_data, tmp_path, monkeypatch, capsys
     assert "pip install 'stgcn[video]' (mediapipe==0.10.14)" in capsys.readouterr().err
     assert main(["pose", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "clip.json")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.mp4'}: no such video file"
+
+
+@pytest.fixture
+def two_people_video(shared_data, tmp_path_factory):
+    """The weightlifter (left) and the tai chi clip (right) side by side, 680 x 256, built with ffmpeg."""
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    pytest.importorskip("ai_edge_litert.interpreter", reason="several people need the LiteRT pose backend")
+    pytest.importorskip("cv2", reason="reading videos needs OpenCV")
+    import subprocess
+
+    demo = shared_data / "kinetics_demo"
+    if not (demo / "clean_and_jerk.mp4").is_file() or not (demo / "ta_chi.mp4").is_file():
+        pytest.skip("kinetics demo clips not found")
+    out = tmp_path_factory.mktemp("two") / "two.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(demo / "clean_and_jerk.mp4"),
+                    "-i", str(demo / "ta_chi.mp4"), "-filter_complex", "[0:v][1:v]hstack=inputs=2,format=yuv420p",
+                    "-t", "10", "-c:v", "libx264", "-preset", "veryfast", str(out)], check=True)
+    return out
+
+
+def _tracks_by_side(doc):
+    left = right = None
+    for t in doc["tracks"]:
+        xs = [(b[0] + b[2]) / 2 for b in t["boxes"] if b is not None]
+        if np.median(xs) < 340:
+            left = t
+        else:
+            right = t
+    return left, right
+
+
+def test_video_tracks_two_people(two_people_video, tmp_path, capsys):
+    from stgcn.data.sources import read_clip_file
+
+    ck = small_checkpoint(tmp_path / "ck.pt")
+    report, kp = tmp_path / "report.json", tmp_path / "kp.json"
+    assert main(["video", str(two_people_video), "--checkpoint", str(ck), "--json", str(report), "--max-frames",
+                 "30", "--window", "20", "--stride", "10", "--max-people", "2", "--backend", "litert",
+                 "--save-keypoints", str(kp)]) == 0
+    doc = json.loads(report.read_text())
+    assert doc["width"] == 680 and len(doc["tracks"]) == 2
+    left, right = _tracks_by_side(doc)
+    for t in (left, right):
+        assert t["first_frame"] == 0 and t["last_frame"] == 29 and len(t["boxes"]) == 30
+        assert [(w["start"], w["end"]) for w in t["windows"]] == [(0, 20), (10, 30)]
+        assert t["label"] == t["prediction"]["topk"][0]["label"] and 0 < t["score"] <= 1
+    x, scores, meta = read_clip_file(kp)
+    assert x.shape == (30, 2, 18, 2) and meta["image_size"] == [680.0, 256.0]
+    assert json.loads(kp.read_text())["fps"] == pytest.approx(29.97, abs=0.01)
+    assert "track 1: frames 0-29" in capsys.readouterr().out
+
+
+def test_live_command_on_a_video(two_people_video, tmp_path, capsys):
+    import imageio_ffmpeg
+
+    ck = small_checkpoint(tmp_path / "ck.pt")
+    out = tmp_path / "live.mp4"
+    assert main(["live", "--source", str(two_people_video), "--checkpoint", str(ck), "--max-frames", "25",
+                 "--window", "20", "--stride", "10", "--out", str(out), "--stats"]) == 0
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert sorted(e["track"] for e in events if e["event"] == "track_start") == [0, 1]
+    preds = [e for e in events if e["event"] == "prediction"]
+    assert {e["track"] for e in preds} == {0, 1} and all(e["window"][1] <= e["frame"] + 1 for e in preds)
+    assert events[-1]["event"] == "stats" and events[-1]["frames"] == 25
+    reader = imageio_ffmpeg.read_frames(str(out))
+    assert next(reader)["size"] == (680, 256)
+
+
+@pytest.mark.slow
+def test_two_people_weightlifter_is_still_clean_and_jerk(two_people_video, shared_data, tmp_path, capsys):
+    """Two stable tracks with their own labels; the weightlifter stays "clean and jerk" (about 40 s)."""
+    from stgcn.convert.original import convert_original
+    from stgcn.engine.checkpoint import save_checkpoint
+
+    model = convert_original(shared_data / "st_gcn_kinetics" / "st_gcn.kinetics.fp32_from_int8.pt",
+                             layout="openpose-18", strategy="spatial", num_classes=400)
+    names = (shared_data / "kinetics_demo" / "kinetics400_label_name.txt").read_text().splitlines()
+    save_checkpoint(tmp_path / "kinetics.pt", model, class_names=names)
+    report = tmp_path / "report.json"
+    assert main(["video", str(two_people_video), "--checkpoint", str(tmp_path / "kinetics.pt"), "--json",
+                 str(report), "--max-people", "2", "--backend", "litert"]) == 0
+    doc = json.loads(report.read_text())
+    assert len(doc["tracks"]) == 2
+    left, right = _tracks_by_side(doc)
+    assert left["label"] == "clean and jerk" and left["score"] > 0.9
+    assert right["label"] != "clean and jerk"
+    for t in (left, right):  # stable: each person is one track over (nearly) the whole clip
+        assert t["first_frame"] <= 5 and t["last_frame"] >= 295 and t["frames_seen"] >= 290
+    assert doc["prediction"]["topk"][0]["label"] == "clean and jerk"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stgcn.errors import StgcnError
+from stgcn.errors import ConfigError, StgcnError
 
 if TYPE_CHECKING:
     from stgcn.inference.predict import Predictor
@@ -130,11 +130,18 @@ def add_video_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", type=Path, default=None, dest="json_out", help="JSON report to write")
     p.add_argument("--max-frames", type=int, default=None, help="read at most this many frames")
     p.add_argument("--model-complexity", type=int, default=1, choices=(0, 1, 2),
-                   help="MediaPipe Pose model: 0 lite, 1 full (default; shipped with mediapipe 0.10.14), 2 heavy")
+                   help="MediaPipe Pose model: 0 lite, 1 full (default; the only one shipped with mediapipe 0.10.14 "
+                        "and stgcn), 2 heavy (0 and 2 are downloaded by MediaPipe: they fail offline)")
     p.add_argument("--backend", default="auto", choices=POSE_BACKENDS,
                    help="pose backend: mediapipe (legacy solutions.pose, mediapipe==0.10.14, Python <= 3.12), litert "
                         "(the same BlazePose models under LiteRT, every Python) or auto (default: mediapipe when "
-                        "installed, else litert)")
+                        "installed, else litert; with --max-people other than 1: litert when installed)")
+    p.add_argument("--max-people", type=int, default=1,
+                   help="people to track (default 1: MediaPipe's single-person tracking); 0: no limit. Each person "
+                        "gets a track in the JSON report ('tracks'); the top-level prediction is the person seen "
+                        "longest")
+    p.add_argument("--save-keypoints", type=Path, default=None,
+                   help="also write the skeletons (pixels, every track, with fps) to a keypoints .json/.npz")
     _add_window_args(p, sliding_by_default=True)
     p.set_defaults(func=cmd_video)
 
@@ -144,20 +151,29 @@ def cmd_video(args: argparse.Namespace) -> int:
 
     predictor = _predictor(args)
     progress, close = _frame_progress(args.video, 2 if args.out is not None else 1, "video")
+    if args.max_people < 0:
+        raise ConfigError(f"--max-people must be 0 (no limit) or more, got {args.max_people}")
     try:
         result = annotate_video(args.video, predictor, out=args.out, window=_window(args), stride=args.stride,
                                 topk=args.topk, model_complexity=args.model_complexity, max_frames=args.max_frames,
-                                on_frame=progress, backend=args.backend)
+                                on_frame=progress, backend=args.backend,
+                                max_people=None if args.max_people == 0 else args.max_people,
+                                save_keypoints=args.save_keypoints)
     finally:
         close()
     if args.json_out is not None:
         write_json(result.to_dict(predictor), args.json_out)
     pose = result.pose
-    print(f"{args.video}: {pose.num_frames} frames, a person in {int(pose.detected.sum())}")
+    report = result.to_dict(predictor)
+    print(f"{args.video}: {pose.num_frames} frames, a person in {report['frames_with_person']}")
     print(f"clip: {_format_topk(result.prediction.to_dict())}")
     for w in result.windows:
         print(f"  frames {w.start:>5}-{w.end - 1:<5} {w.prediction.label} {w.prediction.score:.3f}")
-    for path in (args.out, args.json_out):
+    if args.max_people != 1:
+        for t in result.tracks:
+            print(f"  track {t.id}: frames {t.first_frame}-{t.last_frame}, {t.prediction.label} "
+                  f"{t.prediction.score:.3f}")
+    for path in (args.out, args.json_out, args.save_keypoints):
         if path is not None:
             print(f"wrote {path}")
     return 0

@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 
-from stgcn.cli import convert, data, engine, graph, inference
+from stgcn.cli import convert, data, engine, graph, inference, live
 from stgcn.errors import StgcnError
 
 __all__ = ["main", "build_parser", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE"]
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_fuse_parser(sub)
     inference.add_predict_parser(sub)
     inference.add_video_parser(sub)
+    live.add_live_parser(sub)
     inference.add_pose_parser(sub)
     inference.add_render_parser(sub)
     inference.add_plot_graph_parser(sub)

@@ -53,6 +53,7 @@ LANDMARK_MODEL = "pose_landmark_full.tflite"
 LITERT_HINT = "pip install 'stgcn[video]' (or pip install ai-edge-litert)"
 _NMS_IOU = 0.3
 _SAME_PERSON_IOU = 0.5
+_TILE_ASPECT = 4 / 3
 
 
 def import_litert():
@@ -116,13 +117,16 @@ class BlazePose:
         min_tracking_confidence: Landmark-model presence threshold to keep tracking a person.
         smooth: Smooth landmarks over frames (one-euro filter, MediaPipe's settings, 30 frames per second).
         num_threads: LiteRT CPU threads.
+        detect_every: While at least one person is tracked and fewer than ``max_people``, run the detector on
+            every n-th frame only (new people are then found within n frames; 1: every frame, as MediaPipe).
 
     Raises:
         StgcnError: ``ai-edge-litert`` missing.
     """
 
     def __init__(self, *, max_people: int | None = None, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5, smooth: bool = True, num_threads: int = 2) -> None:
+                 min_tracking_confidence: float = 0.5, smooth: bool = True, num_threads: int = 2,
+                 detect_every: int = 1) -> None:
         check_number(min_detection_confidence, "min_detection_confidence", minimum=0, maximum=1)
         check_number(min_tracking_confidence, "min_tracking_confidence", minimum=0, maximum=1)
         interpreter = import_litert()
@@ -139,10 +143,13 @@ class BlazePose:
         self._anchors = ssd_anchors()
         self._cv2 = _import_cv2()
         self._tracks: list[_Track] = []
+        self.detect_every = check_int(detect_every, "detect_every")
+        self._frames = 0
 
     def reset(self) -> None:
         """Forget the tracked people (start of a new video)."""
         self._tracks = []
+        self._frames = 0
 
     def _run(self, interpreter, tensor: np.ndarray) -> dict[str, np.ndarray]:
         interpreter.set_tensor(interpreter.get_input_details()[0]["index"], tensor[None].astype(np.float32))
@@ -159,14 +166,20 @@ class BlazePose:
             Detections after non-maximum suppression, best first, in image pixels.
         """
         h, w = frame.shape[:2]
-        m = letterbox_matrix(w, h)
-        tensor = warp(frame, m, DETECTOR_SIZE, replicate=False, cv2=self._cv2) / 127.5 - 1.0
-        out = self._run(self._detector, tensor)
-        raw_boxes, raw_scores = out["Identity"], out["Identity_1"]
-        boxes, kps, scores = decode_detections(raw_boxes, raw_scores, self._anchors, self.min_detection_confidence)
-        boxes, kps, scores = weighted_nms(boxes, kps, scores, _NMS_IOU)
-        boxes_px = apply_matrix(m, boxes.reshape(-1, 2, 2) * DETECTOR_SIZE).reshape(-1, 4)
-        kps_px = apply_matrix(m, kps * DETECTOR_SIZE)
+        all_boxes, all_kps, all_scores = [], [], []
+        for x0, y0, tw, th in _tiles(w, h):
+            m = letterbox_matrix(tw, th)
+            m[:, 2] += (x0, y0)
+            tensor = warp(frame, m, DETECTOR_SIZE, replicate=False, cv2=self._cv2) / 127.5 - 1.0
+            out = self._run(self._detector, tensor)
+            raw_boxes, raw_scores = out["Identity"], out["Identity_1"]
+            boxes, kps, scores = decode_detections(raw_boxes, raw_scores, self._anchors,
+                                                   self.min_detection_confidence)
+            all_boxes.append(apply_matrix(m, boxes.reshape(-1, 2, 2) * DETECTOR_SIZE).reshape(-1, 4))
+            all_kps.append(apply_matrix(m, kps * DETECTOR_SIZE))
+            all_scores.append(scores)
+        boxes_px, kps_px, scores = weighted_nms(np.concatenate(all_boxes), np.concatenate(all_kps),
+                                                np.concatenate(all_scores), _NMS_IOU)
         return [Detection(b, k, float(s)) for b, k, s in zip(boxes_px, kps_px, scores, strict=True)]
 
     def landmarks(self, frame: np.ndarray, roi: Roi) -> tuple[np.ndarray, np.ndarray, float]:
@@ -212,7 +225,9 @@ class BlazePose:
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise StgcnError(f"expected an (H, W, 3) RGB frame, got shape {tuple(frame.shape)}")
         candidates = list(self._tracks)
-        if self.max_people is None or len(candidates) < self.max_people:
+        self._frames += 1
+        due = not candidates or self._frames % self.detect_every == 0
+        if due and (self.max_people is None or len(candidates) < self.max_people):
             taken = [t.roi.bounds() for t in candidates]
             for det in self.detect(frame):
                 roi = det.roi()
@@ -239,6 +254,21 @@ class BlazePose:
         if not people:
             return np.zeros((0, 33, 4), np.float32)
         return np.stack(people).astype(np.float32)
+
+
+def _tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Detector tiles ``(x0, y0, w, h)``: the whole frame when its aspect ratio is at most 4:3, else windows of
+    4:3 along the long side overlapping by half (a wide frame letterboxed whole shrinks people below what the
+    detector finds reliably: upside-down or missed detections)."""
+    long, short = max(width, height), min(width, height)
+    side = int(round(short * _TILE_ASPECT))
+    if long <= side:
+        return [(0, 0, width, height)]
+    n = int(np.ceil((long - side) / (side / 2))) + 1
+    starts = np.linspace(0, long - side, n).round().astype(int)
+    if width >= height:
+        return [(int(s), 0, side, height) for s in starts]
+    return [(0, int(s), width, side) for s in starts]
 
 
 def _box_iou(a: np.ndarray, b: np.ndarray) -> float:

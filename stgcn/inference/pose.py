@@ -264,7 +264,8 @@ def extract_pose(video: str | Path, *, model_complexity: int = 1, min_detection_
     Args:
         video: Video file (anything OpenCV's FFmpeg backend reads).
         model_complexity: 0 (lite), 1 (full, the default and the model shipped in the 0.10.14 wheel) or 2
-            (heavy, downloaded by MediaPipe on first use). The LiteRT backend has the full model only.
+            (heavy): 0 and 2 only with MediaPipe and when already downloaded, else a one-line ConfigError
+            (:func:`stgcn.inference.estimators.check_model_complexity`). The LiteRT backend has the full model only.
         min_detection_confidence: Person-detection threshold.
         min_tracking_confidence: Landmark-tracking (presence) threshold.
         max_frames: Stop after this many frames.
@@ -280,13 +281,13 @@ def extract_pose(video: str | Path, *, model_complexity: int = 1, min_detection_
     Raises:
         DataError: unreadable video. ConfigError: bad option. StgcnError: MediaPipe/LiteRT/OpenCV missing.
     """
+    from stgcn.inference.estimators import check_model_complexity
+
     if model_complexity not in (0, 1, 2):
         raise ConfigError(f"model_complexity must be 0, 1 or 2, got {model_complexity!r}")
     info = video_info(video)
     backend = resolve_backend(backend)
-    if backend == "litert" and model_complexity != 1:
-        raise ConfigError(f"the litert pose backend has the full model only (model_complexity 1), got "
-                          f"{model_complexity}; valid backends for it: mediapipe")
+    check_model_complexity(model_complexity, backend)
     rows: list[np.ndarray] = []
     for i, (frame, lm) in enumerate(_track(video, backend, model_complexity, min_detection_confidence,
                                            min_tracking_confidence, max_frames)):

@@ -55,6 +55,7 @@ from stgcn.engine.checkpoint import Checkpoint, load_checkpoint
 from stgcn.errors import ConfigError, DataError
 from stgcn.graph.layouts import Layout, get_layout
 from stgcn.inference.clips import ClipInput, as_clip, read_clips
+from stgcn.inference.convention import check_coordinates, pixels_to_model
 from stgcn.inference.results import Prediction, WindowPrediction
 from stgcn.inference.stream import PredictionStream
 from stgcn.inference.windows import frame_labels, temporal_receptive_field, window_bounds
@@ -225,6 +226,7 @@ class Predictor:
             clip: (T, V, C) or (T, M, V, C) -> (K, C, T', V, M'); K > 1 only for multi-clip testing.
         """
         clip = self._pad_raw(as_clip(clip, where=where), where)
+        check_coordinates(clip, self.preprocess, where=where)
         v = self.layout.num_joints
         if clip.shape[2] != v:
             raise DataError(f"{where}: {clip.shape[2]} joints per person; the model's layout "
@@ -300,15 +302,24 @@ class Predictor:
         inputs = [self.prepare(c, where=f"input {i}" if len(clips) > 1 else "input") for i, c in enumerate(clips)]
         return self._forward(inputs)
 
-    def predict(self, clip: np.ndarray, topk: int = 5) -> Prediction:
+    def predict(self, clip: np.ndarray, topk: int = 5, *, image_size: tuple[float, float] | None = None) -> Prediction:
         """Top-k classes of one clip.
 
+        Args:
+            clip: Raw keypoints in the layout's joint order.
+            topk: Classes kept.
+            image_size: ``(W, H)`` when ``clip`` is in pixels: brought to the checkpoint's convention first
+                (:func:`stgcn.inference.convention.pixels_to_model`). Without it, pixels given to a model that
+                expects normalised coordinates raise :class:`DataError`.
+
         Shape:
-            clip: (T, V, C) or (T, M, V, C) raw keypoints in the layout's joint order.
+            clip: (T, V, C) or (T, M, V, C).
         """
         if np.ndim(clip) not in (3, 4):
             raise DataError(f"predict takes one clip (T, V, C) or (T, M, V, C), got shape {np.shape(clip)}; "
                             f"use predict_batch for (N, C, T, V, M)")
+        if image_size is not None:
+            clip = pixels_to_model(clip, image_size, self.preprocess)
         return self._prediction(self.logits(clip)[0], topk)
 
     def predict_batch(self, x: np.ndarray | Sequence[np.ndarray], topk: int = 5) -> list[Prediction]:
@@ -347,10 +358,11 @@ class Predictor:
         return out
 
     def stream(self, window: int | None = None, stride: int | None = None, *, topk: int = 5,
-               num_persons: int | None = None) -> PredictionStream:
-        """A :class:`PredictionStream` over this predictor (``window``/``stride`` as :meth:`sliding_window`)."""
+               num_persons: int | None = None, image_size: tuple[float, float] | None = None) -> PredictionStream:
+        """A :class:`PredictionStream` over this predictor (``window``/``stride`` as :meth:`sliding_window`;
+        ``image_size``: frames in pixels, as :meth:`predict`)."""
         window, stride = self.resolve_window(window, stride)
-        return PredictionStream(self, window, stride, topk=topk, num_persons=num_persons)
+        return PredictionStream(self, window, stride, topk=topk, num_persons=num_persons, image_size=image_size)
 
     def resolve_window(self, window: int | None, stride: int | None) -> tuple[int, int]:
         """``(window, stride)`` with the defaults filled in: :attr:`default_window` and ``window // 2``."""

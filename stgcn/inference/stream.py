@@ -4,17 +4,18 @@ frames (see :class:`PredictionStream`; :meth:`stgcn.inference.predict.Predictor.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from stgcn.errors import DataError
+from stgcn.inference.results import WindowPrediction
 
 if TYPE_CHECKING:
     from stgcn.inference.predict import Predictor
-    from stgcn.inference.results import WindowPrediction
 
-__all__ = ["PredictionStream"]
+__all__ = ["PredictionStream", "emit_many"]
 
 
 class PredictionStream:
@@ -34,14 +35,17 @@ class PredictionStream:
         num_persons: Persons per frame M; frames with fewer are padded with absent (all-zero) persons,
             frames with more keep the first M. ``None``: the stored preprocessing's ``max_persons``, else
             the first frame's M.
+        image_size: ``(W, H)`` when frames are in pixels: each is brought to the checkpoint's convention
+            (:func:`stgcn.inference.convention.pixels_to_model`).
 
     Shape:
         frame: (V, C) or (M, V, C).
     """
 
     def __init__(self, predictor: Predictor, window: int, stride: int, *, topk: int = 5,
-                 num_persons: int | None = None) -> None:
+                 num_persons: int | None = None, image_size: tuple[float, float] | None = None) -> None:
         self.predictor = predictor
+        self.image_size = image_size
         self.window = window
         self.stride = stride
         self.topk = topk
@@ -69,6 +73,10 @@ class PredictionStream:
                             f"(M, V, C) with V={v}")
         if not np.isfinite(f).all():
             raise DataError(f"frame {self.frames_seen}: keypoints contain NaN or inf")
+        if self.image_size is not None:
+            from stgcn.inference.convention import pixels_to_model
+
+            f = pixels_to_model(f, self.image_size, self.predictor.preprocess)
         if self.num_persons is None:
             self.num_persons = f.shape[0]
         m = self.num_persons
@@ -83,12 +91,21 @@ class PredictionStream:
 
     def push(self, frame: np.ndarray) -> WindowPrediction | None:
         """Add one frame; returns the new window prediction when one is due, else ``None``."""
+        if self.add(frame):
+            return self._emit()
+        return None
+
+    def add(self, frame: np.ndarray) -> bool:
+        """Add one frame without predicting; whether a window is due (for :func:`emit_many`)."""
         self._buffer.append(self._frame(frame))
         self.frames_seen += 1
         t = self.frames_seen
-        if t >= self.window and (t - self.window) % self.stride == 0:
-            return self._emit()
-        return None
+        return t >= self.window and (t - self.window) % self.stride == 0
+
+    @property
+    def has_tail(self) -> bool:
+        """Whether frames were added since the last emission (what :meth:`flush` would predict)."""
+        return self.frames_seen > 0 and self._last_end != self.frames_seen
 
     def flush(self) -> WindowPrediction | None:
         """End of stream: predict the frames not yet covered by an emission (if any)."""
@@ -97,9 +114,32 @@ class PredictionStream:
         return self._emit()
 
     def _emit(self) -> WindowPrediction:
-        end = self.frames_seen
-        start = end - len(self._buffer)
-        result = self.predictor._predict_window(np.stack(self._buffer), start, end, self.topk)
-        self._last_end = end
-        self.latest = result
-        return result
+        return emit_many([self])[0]
+
+
+def emit_many(streams: Sequence[PredictionStream]) -> list[WindowPrediction]:
+    """Predict the current window of each stream in one batched forward pass (streams of one predictor).
+
+    Each stream records its prediction as :meth:`PredictionStream.push` would (``latest``, what
+    :meth:`PredictionStream.flush` covers). Used by the live pipeline to run every tracked person's due window at
+    once.
+    """
+    if not streams:
+        return []
+    predictor = streams[0].predictor
+    inputs, bounds = [], []
+    for s in streams:
+        if s.predictor is not predictor:
+            raise DataError("emit_many: the streams use different predictors")
+        end = s.frames_seen
+        start = end - len(s._buffer)
+        inputs.append(predictor.prepare(np.stack(s._buffer), where=f"frames {start}-{end}"))
+        bounds.append((start, end))
+    logits = predictor._forward(inputs)
+    out = []
+    for s, (start, end), row in zip(streams, bounds, logits, strict=True):
+        result = WindowPrediction(start, end, predictor._prediction(row, s.topk))
+        s._last_end = end
+        s.latest = result
+        out.append(result)
+    return out
