@@ -171,6 +171,8 @@ def test_autotuned_choices_are_cached_correct_and_never_made_in_training(monkeyp
     model = _model().eval()
     base = baseline_from_stgcn(model)
     fused = optimize_for_inference(model)
+    assert model.dispatch == fused.dispatch == "rules"  # autotuning is opt-in
+    model.dispatch = fused.dispatch = "auto"
     x = _input(model)
     with torch.no_grad():
         ref = base(x)

@@ -75,14 +75,14 @@ class FusedBlock(nn.Module):
     BN folded in (:mod:`stgcn.ops.bn_fold`). The kernels are chosen per input shape in :meth:`_graph_path`
     (``"pairs"``, ``"pairs-batched"``, ``"mix-first"``, ``"project-first"``) and :meth:`_temporal_kernel`
     (``"tiled"``, ``"direct"``) as in :mod:`stgcn.ops.dispatch`: timed once per shape with ``dispatch =
-    "auto"`` (large enough calls), by the model's rules otherwise; while tracing or exporting, or when
+    "auto"`` (opt-in; large enough calls), by the model's rules otherwise; while tracing or exporting, or when
     autograd records, standard ops only.
 
     Attributes:
         graph_kernel: Pin one of :data:`~stgcn.ops.dispatch.GRAPH_KERNELS` (``None``: dispatch).
         temporal_kernel: Pin ``"tiled"`` or ``"direct"`` (``None``: dispatch).
         tiled: ``False`` pins the direct temporal convolution (kept from earlier versions).
-        dispatch: ``"auto"`` or ``"rules"``.
+        dispatch: ``"rules"`` (default) or ``"auto"`` (time the kernels once per shape).
 
     Args:
         block: The trained block.
@@ -118,7 +118,7 @@ class FusedBlock(nn.Module):
         self.tiled = True
         self.graph_kernel: str | None = None
         self.temporal_kernel: str | None = None
-        self.dispatch = "auto"
+        self.dispatch = "rules"
         self.kernel_cache = KernelCache()
         self._plans: dict[tuple, TiledConvPlan] = {}
         self._rounds: dict[torch.device, EdgeRounds] = {}
@@ -242,8 +242,8 @@ class FusedSTGCN(nn.Module):
         chunk_size: Clips per chunk (``None``: the whole batch at once). Chunks are processed one after
             the other; the logits do not depend on it.
         dtype: Compute dtype (``torch.float32`` or ``torch.bfloat16``); logits are float32 either way.
-        dispatch: ``"auto"`` (default: each block times its kernels once per input shape and keeps the
-            fastest) or ``"rules"`` (:mod:`stgcn.ops.dispatch`).
+        dispatch: ``"rules"`` (default) or ``"auto"`` (opt-in: each block times its kernels once per
+            input shape and keeps the fastest; :mod:`stgcn.ops.dispatch`).
         reuse_buffers: Keep the activation buffers between calls of the same shape (streaming windows pay
             no allocation or page faults; default True). A model that reuses buffers must not be called
             from two threads at once: give each thread its own copy, or set this False.
@@ -275,7 +275,7 @@ class FusedSTGCN(nn.Module):
 
     @property
     def dispatch(self) -> str:
-        return self.blocks[0].dispatch if len(self.blocks) else "auto"
+        return self.blocks[0].dispatch if len(self.blocks) else "rules"
 
     @dispatch.setter
     def dispatch(self, mode: str) -> None:

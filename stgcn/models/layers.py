@@ -75,12 +75,12 @@ class GraphConv(nn.Module):
 
     Rules (training, small inputs, ``dispatch = "rules"``): per joint pair on CPU for sparse graphs (batched
     below :data:`BATCHED_PAIRS_MAX_ROWS` rows), else mix-first when gradients are needed or C_in < C_out,
-    else project-first. In inference with ``dispatch = "auto"`` (default) every applicable kernel is timed
+    else project-first. In inference with ``dispatch = "auto"`` (opt-in) every applicable kernel is timed
     once per shape and the fastest kept. While tracing/exporting/compiling only standard ops are used.
 
     Attributes:
         graph_kernel: Pin one of :data:`~stgcn.ops.dispatch.GRAPH_KERNELS` (``None``: dispatch).
-        dispatch: ``"auto"`` or ``"rules"``.
+        dispatch: ``"rules"`` (default) or ``"auto"`` (time the kernels once per shape in inference).
 
     Args:
         in_channels: C_in.
@@ -102,7 +102,7 @@ class GraphConv(nn.Module):
         self.out_channels = out_channels
         self.memory_mode = "recompute"
         self.graph_kernel: str | None = None
-        self.dispatch = "auto"
+        self.dispatch = "rules"
         self.kernel_cache = KernelCache()
         self._graph_cache: tuple[tuple, Edges, EdgeRounds] | None = None
         self._weight_cache: tuple[tuple, dict[str, torch.Tensor]] | None = None
@@ -241,7 +241,7 @@ class TemporalConv(nn.Module):
     Attributes:
         temporal_kernel: Pin ``"tiled"`` or ``"direct"`` (``None``: dispatch).
         tiled: ``False`` pins the direct convolution (kept from earlier versions).
-        dispatch: ``"auto"`` or ``"rules"``.
+        dispatch: ``"rules"`` (default) or ``"auto"`` (time the kernels once per shape in inference).
 
     Shape:
         x: (N, C, T, V); output: (N, C, ceil(T / stride), V).
@@ -254,7 +254,7 @@ class TemporalConv(nn.Module):
         self.memory_mode = "recompute"
         self.tiled = True
         self.temporal_kernel: str | None = None
-        self.dispatch = "auto"
+        self.dispatch = "rules"
         self.kernel_cache = KernelCache()
         self._plan_cache: tuple[tuple, TiledConvPlan] | None = None
         self.bn1 = nn.BatchNorm2d(channels)

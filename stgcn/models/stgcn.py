@@ -137,9 +137,10 @@ class STGCN(nn.Module):
         inference_chunk_size: In eval mode, run the batch this many clips at a time (``None``: all at
             once). Helps CPU cache locality at large batches; never used in training, where BatchNorm
             must see the whole batch.
-        dispatch: How each block picks its kernels (:mod:`stgcn.ops.dispatch`): ``"auto"`` (default; in
-            inference, time the candidates once per input shape and keep the fastest) or ``"rules"``
-            (deterministic rules on the shapes, as training always uses). Individual kernels are pinned
+        dispatch: How each block picks its kernels (:mod:`stgcn.ops.dispatch`): ``"rules"`` (default:
+            deterministic rules on the shapes, as training always uses) or ``"auto"`` (opt-in, like cuDNN's
+            benchmark mode: in inference, time the candidates once per input shape and keep the fastest;
+            the first call of each shape then costs several calls' time). Individual kernels are pinned
             with :func:`stgcn.ops.dispatch.pin_kernels`.
 
     Shape:
@@ -170,7 +171,7 @@ class STGCN(nn.Module):
 
     @property
     def dispatch(self) -> str:
-        return self.blocks[0].gcn.dispatch if len(self.blocks) else "auto"
+        return self.blocks[0].gcn.dispatch if len(self.blocks) else "rules"
 
     @dispatch.setter
     def dispatch(self, mode: str) -> None:

@@ -7,12 +7,13 @@ Each module of :mod:`stgcn.models.stgcn` and :mod:`stgcn.inference.optimize` tha
 1. A pin wins: the module's ``kernel`` attribute (``None`` by default), validated against the kernel names
    (:data:`GRAPH_KERNELS`, :data:`TEMPORAL_KERNELS`). :func:`pin_kernels` sets them on a whole model.
 2. Otherwise the choice is looked up per key (shape, dtype, device, thread count, autograd), made once:
-   - ``dispatch == "auto"`` (default) and a call large enough to time reliably (at least
+   - ``dispatch == "auto"`` (opt-in, like cuDNN's benchmark mode; the first call of a shape then costs
+     several calls' time) and a call large enough to time reliably (at least
      :data:`AUTOTUNE_MIN_FLOPS`), in inference (no autograd), outside tracing/export/compilation: every
      candidate is timed (one warm-up call, then the best of ``AUTOTUNE_REPEATS``) and the fastest kept, as
      cuDNN's benchmark mode does. The rule's choice is kept unless another candidate is at least
      :data:`AUTOTUNE_MARGIN` faster (no flip-flopping on noise).
-   - otherwise (``dispatch == "rules"``, small calls, and every training step) a deterministic rule on the
+   - otherwise (``dispatch == "rules"``, the default, small calls, and every training step) a deterministic rule on the
      shapes. Training never times: a run's kernels, and so its float rounding, depend only on the shapes,
      which keeps a resumed or repeated run bit-identical.
 
