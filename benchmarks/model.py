@@ -5,6 +5,7 @@ Run from the repository root::
     python -m benchmarks.model                          # full run: NTU and Kinetics configs (slow on 2 cores)
     python -m benchmarks.model --configs ntu --batch-sizes 1 --train-batch 4 --repeats 3 --frames 100
     python -m benchmarks.model --help
+    python -m benchmarks.model --grid [grid options]      # the shape grid: see benchmarks/grid.py
 
 For each config (``ntu``: input (3, 300, 25, 2), 60 classes; ``kinetics``: (3, 300, 18, 2), 400 classes;
 both spatial strategy) it measures, after a warm-up, ``--repeats`` interleaved runs of
@@ -374,12 +375,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--grid" in argv:  # the shape grid (T, V, M, batch, threads) of benchmarks/grid.py
+        from benchmarks.grid import main as grid_main
+
+        return grid_main([a for a in argv if a != "--grid"])
     args = build_parser().parse_args(argv)
     wanted = args.omp_wait_policy.upper()
     if not args.child and args.omp_wait_policy != "inherit" and os.environ.get("OMP_WAIT_POLICY") != wanted:
         # OpenMP reads the variable once, when torch loads: start again with it set (children inherit it)
         env = {**os.environ, "OMP_WAIT_POLICY": wanted}
-        cmd = [sys.executable, "-m", "benchmarks.model", *(sys.argv[1:] if argv is None else argv)]
+        cmd = [sys.executable, "-m", "benchmarks.model", *argv]
         return subprocess.run(cmd, cwd=ROOT, env=env).returncode
     if args.child:
         spec = json.loads(args.child)

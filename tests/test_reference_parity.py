@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import stgcn.models.layers
+import stgcn.models.stgcn
 from stgcn.inference.optimize import FusedSTGCN, optimize_for_inference
 from stgcn.models.config import GraphConfig, STGCNConfig
 from stgcn.models.reference import BaselineSTGCN, baseline_from_stgcn, copy_weights
@@ -171,8 +173,12 @@ def test_block_modules_accept_plain_nchw_tensors():
         assert block.tcn(g).shape == (2, 32, 6, model.num_joints)
 
 
-@pytest.mark.parametrize("mode", ["recompute", "store", "checkpoint"])
-def test_training_step_matches_the_baseline_in_float64(mode):
+@pytest.mark.parametrize("mode", ["recompute", "recompute-everything", "store", "checkpoint"])
+def test_training_step_matches_the_baseline_in_float64(mode, monkeypatch):
+    if mode == "recompute-everything":  # tiny tensors are stored by default: force the recompute kernels
+        mode = "recompute"
+        monkeypatch.setattr(stgcn.models.layers, "RECOMPUTE_MIN_BYTES", 0)
+        monkeypatch.setattr(stgcn.models.stgcn, "RECOMPUTE_MIN_BYTES", 0)
     model = _model(layout="coco-17", blocks=((8, 1), (8, 1), (16, 2), (16, 1), (24, 2))).double()
     model.memory_mode = mode
     base = baseline_from_stgcn(model).double()

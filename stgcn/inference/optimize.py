@@ -27,6 +27,7 @@ The result holds buffers only (no parameters): it cannot be trained. Feed it wha
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -34,8 +35,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from stgcn.errors import ConfigError
+from stgcn.models.layers import BATCHED_PAIRS_MAX_ROWS, TILED_MIN_ROWS
 from stgcn.models.stgcn import STGCN, STGCNBlock, check_input_shape, pool_features
 from stgcn.ops.bn_fold import bn_affine, fold_bn_into_conv, fold_bn_into_graph_conv
+from stgcn.ops.dispatch import (
+    AUTOTUNE_MIN_FLOPS,
+    GRAPH_KERNELS,
+    TEMPORAL_KERNELS,
+    KernelCache,
+    check_kernel,
+    choose,
+    set_dispatch,
+    shape_key,
+)
+from stgcn.ops.edge_rounds import EdgeRounds, edge_rounds, rounds_conv
 from stgcn.ops.graph_conv import (
     edge_conv,
     edge_list,
@@ -59,29 +72,37 @@ class FusedBlock(nn.Module):
 
     Computes ``relu(conv_t(relu(gcn(x) + bias_wc)) + residual(x))`` where ``gcn`` already includes BN1's
     scale, ``conv_t`` includes BN2 and ``residual`` is nothing, the identity, or a 1x1 convolution with its
-    BN folded in (:mod:`stgcn.ops.bn_fold`). On CPU in float32 the temporal convolution runs as
-    :mod:`stgcn.ops.tiled_conv` (fewer multiplications) unless ``tiled`` is False; otherwise, and while
-    tracing or exporting, as a convolution. The kernels are chosen in :meth:`_graph_path` and
-    :meth:`_temporal_kernel`.
+    BN folded in (:mod:`stgcn.ops.bn_fold`). The kernels are chosen per input shape in :meth:`_graph_path`
+    (``"pairs"``, ``"pairs-batched"``, ``"mix-first"``, ``"project-first"``) and :meth:`_temporal_kernel`
+    (``"tiled"``, ``"direct"``) as in :mod:`stgcn.ops.dispatch`: timed once per shape with ``dispatch =
+    "auto"`` (opt-in; large enough calls), by the model's rules otherwise; while tracing or exporting, or when
+    autograd records, standard ops only.
+
+    Attributes:
+        graph_kernel: Pin one of :data:`~stgcn.ops.dispatch.GRAPH_KERNELS` (``None``: dispatch).
+        temporal_kernel: Pin ``"tiled"`` or ``"direct"`` (``None``: dispatch).
+        tiled: ``False`` pins the direct temporal convolution (kept from earlier versions).
+        dispatch: ``"rules"`` (default) or ``"auto"`` (time the kernels once per shape).
 
     Args:
         block: The trained block.
         A: (K, V, V) adjacency.
-        frames: Typical input length of this block, used to choose the tiled convolution's tile length.
 
     Shape:
         h: (V, T, B, C_in) contiguous; output: (V, ceil(T / stride), B, C_out) contiguous.
     """
 
-    def __init__(self, block: STGCNBlock, A: torch.Tensor, frames: int = 300) -> None:
+    kernel_kinds = ("graph", "temporal")
+
+    def __init__(self, block: STGCNBlock, A: torch.Tensor) -> None:
         super().__init__()
         gcn, tcn = block.gcn, block.tcn
         k, c_out = gcn.num_partitions, gcn.out_channels
         c_in = gcn.conv.in_channels
         a = (A * gcn.edge_importance).detach().double()  # (K, V, W)
         w, bias = fold_bn_into_graph_conv(a, gcn.conv, k, tcn.bn1)  # (K, C_in, C_out), (W, C_out)
-        self.mix_first = c_in < c_out
-        self.register_buffer("amat", (mix_first_matrix(a) if self.mix_first else project_first_matrix(a)).float())
+        self.register_buffer("mix_amat", mix_first_matrix(a).float())  # (K*W, V)
+        self.register_buffer("project_amat", project_first_matrix(a).float())  # (W, K*V)
         self.register_buffer("weight", w.float())  # (K, C_in, C_out)
         self.register_buffer("bias", bias.float())  # (W, C_out)
         # on CPU, for sparse graphs: one (C_in, C_out) matrix per connected joint pair (as GraphConv)
@@ -94,12 +115,13 @@ class FusedBlock(nn.Module):
         self.register_buffer("tconv_bias", tb.float())
         self.stride = tcn.conv.stride[0]
         self.padding = tcn.conv.padding[0]
-        plan = plan_temporal_conv(tw[..., 0], self.stride, frames)
-        self.register_buffer("tiled_d_in", plan.d_in)
-        self.register_buffer("tiled_d_out", plan.d_out)
-        self.register_buffer("tiled_weight", plan.weight)
-        self.tiled_offset = plan.offset
         self.tiled = True
+        self.graph_kernel: str | None = None
+        self.temporal_kernel: str | None = None
+        self.dispatch = "rules"
+        self.kernel_cache = KernelCache()
+        self._plans: dict[tuple, TiledConvPlan] = {}
+        self._rounds: dict[torch.device, EdgeRounds] = {}
         self.k, self.c_in, self.c_out = k, c_in, c_out
         res = block.residual
         self.residual = "none" if res is None else "identity" if isinstance(res, nn.Identity) else "conv"
@@ -108,31 +130,74 @@ class FusedBlock(nn.Module):
             self.register_buffer("res_weight", rw.reshape(c_out, c_in).float())
             self.register_buffer("res_bias", rb.float())
 
-    def _graph_path(self, h: torch.Tensor) -> str:
-        """``"pairs"`` (per joint pair, on CPU), ``"mix-first"`` (C_in < C_out) or ``"project-first"``."""
-        if self.edges[0] and h.device.type == "cpu" and not plain_ops():  # traced graphs: few large ops
-            return "pairs"
-        return "mix-first" if self.mix_first else "project-first"
+    def _plan(self, frames: int, y: torch.Tensor) -> TiledConvPlan:
+        """The tiled plan for ``frames`` input frames (tile length chosen for them), made once per length."""
+        key = (frames, y.dtype, y.device)
+        if key not in self._plans:
+            w = self.tconv_weight.double()[..., 0]
+            self._plans[key] = plan_temporal_conv(w, self.stride, frames).to(y.device, y.dtype)
+        return self._plans[key]
 
-    def _graph_conv(self, h: torch.Tensor, out: torch.Tensor | None, fast: bool) -> torch.Tensor:
-        """relu(gcn(h) + bias), into ``out`` when given. Shape: (V, B', C_in) -> (V, B', C_out)."""
-        path = self._graph_path(h)
+    def _edge_rounds(self, device: torch.device) -> EdgeRounds:
+        if device not in self._rounds:
+            self._rounds[device] = edge_rounds(*self.edges, self.bias.shape[0], device)
+        return self._rounds[device]
+
+    def _graph_path(self, h: torch.Tensor, fast: bool) -> str:
+        """The graph kernel for ``h`` (V, B', C_in): a pin, else the model's rule or the fastest (timed)."""
+        c_in, c_out = self.c_in, self.c_out
+        if not fast:  # standard ops (tracing/exporting, autograd): few large products
+            return "mix-first" if c_in < c_out else "project-first"
+        sparse = bool(self.edges[0])
+        rule = "mix-first" if c_in < c_out else "project-first"
+        if sparse and h.device.type == "cpu":
+            rule = "pairs-batched" if h.shape[1] <= BATCHED_PAIRS_MAX_ROWS else "pairs"
+        options = [n for n in GRAPH_KERNELS if sparse or not n.startswith("pairs")]
+        tune = self.dispatch == "auto" and 2.0 * h.shape[0] * h.shape[1] * self.k * c_in * c_out >= AUTOTUNE_MIN_FLOPS
+        candidates = (lambda: {n: functools.partial(self._graph_conv, h, None, n) for n in options}) if tune else None
+        path = choose(self.kernel_cache, shape_key(h, "graph"),
+                      check_kernel(self.graph_kernel, GRAPH_KERNELS, "graph"), rule, candidates)
+        return path if sparse or not path.startswith("pairs") else rule
+
+    def _graph_conv(self, h: torch.Tensor, out: torch.Tensor | None, path: str) -> torch.Tensor:
+        """relu(gcn(h) + bias) by ``path``, into ``out`` when given. Shape: (V, B', C_in) -> (V, B', C_out)."""
+        if path.startswith("pairs") and not self.edges[0]:
+            path = "mix-first"
         if path == "pairs":
             src, dst = self.edges
-            if not fast:
-                return edge_conv(h, self.edge_weight, self.bias, src, dst).relu()
-            out = h.new_empty((h.shape[0], h.shape[1], self.c_out)) if out is None else out
+            if out is None:
+                out = h.new_empty((h.shape[0], h.shape[1], self.c_out))
             return edge_conv(h, self.edge_weight, self.bias, src, dst, out=out).relu_()
+        if path == "pairs-batched":
+            return rounds_conv(h, self.edge_weight, self.bias, self._edge_rounds(h.device), out=out).relu_()
         if path == "mix-first":
-            y = mix_then_project(h, self.amat, self.weight)
+            y = mix_then_project(h, self.mix_amat, self.weight)
         else:
-            y = project_then_mix(h, self.amat, self.weight)
+            y = project_then_mix(h, self.project_amat, self.weight)
         return y.add_(self.bias.unsqueeze(1)).relu_()
 
-    def _temporal_kernel(self, y: torch.Tensor, fast: bool) -> str:
-        """``"tiled"`` (float32 on CPU, no autograd) or ``"conv-relu"`` (:func:`~stgcn.ops.temporal_conv.conv_relu`)."""
-        return "tiled" if self.tiled and fast and y.device.type == "cpu" and y.dtype == torch.float32 \
-            else "conv-relu"
+    def _temporal_kernel(self, y: torch.Tensor, residual: torch.Tensor | None, out: torch.Tensor | None,
+                         fast: bool) -> str:
+        """``"tiled"`` (float32 on CPU, no autograd) or ``"direct"`` (:func:`~stgcn.ops.temporal_conv.conv_relu`):
+        a pin, else the model's rule or the fastest (timed)."""
+        if not (fast and y.device.type == "cpu" and y.dtype == torch.float32):
+            return "direct"
+        pin = "direct" if not self.tiled else check_kernel(self.temporal_kernel, TEMPORAL_KERNELS, "temporal")
+        v, t, b, c = y.shape
+        rule = "tiled" if -(-t // self.stride) * b >= TILED_MIN_ROWS else "direct"
+        flops = 2.0 * v * t * b * c * c * self.tconv_weight.shape[2] / self.stride
+        tune = self.dispatch == "auto" and flops >= AUTOTUNE_MIN_FLOPS
+        candidates = (lambda: {n: functools.partial(self._temporal_conv, y, residual, out, n)
+                               for n in TEMPORAL_KERNELS}) if tune else None
+        return choose(self.kernel_cache, shape_key(y, "temporal"), pin, rule, candidates)
+
+    def _temporal_conv(self, y: torch.Tensor, residual: torch.Tensor | None, out: torch.Tensor | None,
+                       kernel: str) -> torch.Tensor:
+        """relu(conv_t(y) + residual) by ``kernel``. Shape: y (V, T, B, C_out) -> (V, T', B, C_out)."""
+        if kernel == "tiled":
+            return tiled_temporal_conv(y, self._plan(y.shape[1], y), self.tconv_bias, residual, relu=True, out=out)
+        res = None if residual is None else as_image(residual)
+        return from_image(conv_relu(as_image(y), self.tconv_weight, self.tconv_bias, self.stride, self.padding, res))
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
         """(V, T', B, C_out) for an input of shape (V, T, B, C_in)."""
@@ -151,7 +216,15 @@ class FusedBlock(nn.Module):
             y_buf = workspace[0][:v * t * b * self.c_out].view(v, t * b, self.c_out)
             shape = self.output_shape(h.shape)
             out_buf = workspace[1][:math.prod(shape)].view(shape)
-        y = self._graph_conv(h.view(v, t * b, c_in), y_buf, fast).view(v, t, b, self.c_out)  # (V, T, B, C_out)
+        h3 = h.view(v, t * b, c_in)
+        if fast:
+            y = self._graph_conv(h3, y_buf, self._graph_path(h3, fast))
+        else:
+            path = self._graph_path(h3, fast)
+            y = (mix_then_project(h3, self.mix_amat, self.weight) if path == "mix-first" else
+                 project_then_mix(h3, self.project_amat, self.weight)) + self.bias.unsqueeze(1)
+            y = y.relu()
+        y = y.view(v, t, b, self.c_out)  # (V, T, B, C_out)
         residual = None
         if self.residual == "identity":
             residual = h
@@ -159,13 +232,7 @@ class FusedBlock(nn.Module):
             hs = h[:, ::self.stride]  # (V, T', B, C_in)
             r = torch.addmm(self.res_bias, hs.reshape(-1, c_in), self.res_weight.t())
             residual = r.view(v, hs.shape[1], b, self.c_out)  # (V, T', B, C_out)
-        if self._temporal_kernel(y, fast) == "tiled":
-            plan = TiledConvPlan(self.tiled_d_in, self.tiled_d_out, self.tiled_weight, self.stride,
-                                 self.tiled_offset)
-            return tiled_temporal_conv(y, plan, self.tconv_bias, residual, relu=True, out=out_buf)
-        out = conv_relu(as_image(y), self.tconv_weight, self.tconv_bias, self.stride, self.padding,
-                        None if residual is None else as_image(residual))
-        return from_image(out)  # (V, T', B, C_out)
+        return self._temporal_conv(y, residual, out_buf, self._temporal_kernel(y, residual, out_buf, fast))
 
 
 class FusedSTGCN(nn.Module):
@@ -175,6 +242,11 @@ class FusedSTGCN(nn.Module):
         chunk_size: Clips per chunk (``None``: the whole batch at once). Chunks are processed one after
             the other; the logits do not depend on it.
         dtype: Compute dtype (``torch.float32`` or ``torch.bfloat16``); logits are float32 either way.
+        dispatch: ``"rules"`` (default) or ``"auto"`` (opt-in: each block times its kernels once per
+            input shape and keeps the fastest; :mod:`stgcn.ops.dispatch`).
+        reuse_buffers: Keep the activation buffers between calls of the same shape (streaming windows pay
+            no allocation or page faults; default True). A model that reuses buffers must not be called
+            from two threads at once: give each thread its own copy, or set this False.
 
     Shape:
         x: (N, C, T, V, M); output: (N, num_classes) float32 logits.
@@ -190,17 +262,33 @@ class FusedSTGCN(nn.Module):
         # data BN channel index is v * C + c
         self.register_buffer("data_scale", s.float().view(v, 1, 1, c))
         self.register_buffer("data_shift", h.float().view(v, 1, 1, c))
-        blocks, frames = [], 300  # tile lengths are chosen for 300-frame clips; any length works
-        for block in model.blocks:
-            blocks.append(FusedBlock(block, model.A, frames))
-            frames = -(-frames // block.tcn.conv.stride[0])
+        blocks = [FusedBlock(block, model.A) for block in model.blocks]
         self.blocks = nn.ModuleList(blocks)
         self.register_buffer("fc_weight", model.fc.weight.detach().clone())
         self.register_buffer("fc_bias", model.fc.bias.detach().clone() if model.fc.bias is not None else None)
         self.chunk_size = chunk_size
         self.dtype = dtype
+        self.reuse_buffers = True
+        self._workspace_cache: tuple[tuple, list[torch.Tensor]] | None = None
         self.blocks.to(dtype)  # the data BN and the classifier stay float32
         self.eval()
+
+    @property
+    def dispatch(self) -> str:
+        return self.blocks[0].dispatch if len(self.blocks) else "rules"
+
+    @dispatch.setter
+    def dispatch(self, mode: str) -> None:
+        set_dispatch(self, mode)
+
+    def _workspace(self, size: int, like: torch.Tensor) -> list[torch.Tensor]:
+        """Three flat buffers of ``size`` elements, kept for the next call of the same size when reusing."""
+        key = (size, like.dtype, like.device)
+        if self.reuse_buffers and self._workspace_cache is not None and self._workspace_cache[0] == key:
+            return self._workspace_cache[1]
+        buffers = [like.new_empty(size) for _ in range(3)]
+        self._workspace_cache = (key, buffers) if self.reuse_buffers else None
+        return buffers
 
     def train(self, mode: bool = True) -> FusedSTGCN:
         if mode:
@@ -219,7 +307,7 @@ class FusedSTGCN(nn.Module):
             for block in self.blocks:
                 shapes.append(block.output_shape(shapes[-1]))
             size = max(math.prod(s[:3]) * blk.c_out for s, blk in zip(shapes, self.blocks, strict=False))
-            buffers = [h.new_empty(size) for _ in range(3)]
+            buffers = self._workspace(size, h)
             for i, block in enumerate(self.blocks):  # block i reads buffer 2i+2 (mod 3), writes the others
                 h = block(h, (buffers[2 * i % 3], buffers[(2 * i + 1) % 3]))
         return pool_features(h.float(), n, m)  # (N, C_last)

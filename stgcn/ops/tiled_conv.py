@@ -56,17 +56,18 @@ def dft_transforms(length: int, taps: int) -> tuple[torch.Tensor, torch.Tensor, 
     rows_in = [torch.ones_like(i), torch.cos(math.pi * i)]
     rows_g = [torch.ones_like(j), torch.cos(math.pi * j)]
     cols_out = [torch.ones_like(u) / length, torch.cos(math.pi * u) / length]
-    for f in range(1, length // 2):
-        theta = 2 * math.pi * f / length
-        xr, xi = torch.cos(theta * i), -torch.sin(theta * i)  # X = sum x e^{-i theta t}
-        kr, ki = torch.cos(theta * j), -torch.sin(theta * j)  # K likewise; correlation uses X * conj(K)
-        # X conj(K) = (xr kr + xi ki) + i (xi kr - xr ki) from three products:
-        # m1 = (xr + xi) kr, m2 = xi (ki - kr), m3 = xr (kr + ki); real = m1 + m2, imag = m1 - m3
-        rows_in += [xr + xi, xi, xr]
-        rows_g += [kr, ki - kr, kr + ki]
-        cu, su = torch.cos(theta * u), torch.sin(theta * u)  # y[u] += (2/L) (real cos - imag sin)
-        cols_out += [2 * (cu - su) / length, 2 * cu / length, 2 * su / length]
-    return torch.stack(rows_in), torch.stack(rows_g), torch.stack(cols_out, 1)
+    # the complex frequencies f = 1 .. L/2 - 1 at once (one batch of elementwise ops, not a loop over f)
+    theta = (2 * math.pi * torch.arange(1, length // 2, dtype=torch.float64) / length)[:, None]
+    xr, xi = torch.cos(theta * i), -torch.sin(theta * i)  # X = sum x e^{-i theta t}
+    kr, ki = torch.cos(theta * j), -torch.sin(theta * j)  # K likewise; correlation uses X * conj(K)
+    # X conj(K) = (xr kr + xi ki) + i (xi kr - xr ki) from three products:
+    # m1 = (xr + xi) kr, m2 = xi (ki - kr), m3 = xr (kr + ki); real = m1 + m2, imag = m1 - m3
+    cu, su = torch.cos(theta * u), torch.sin(theta * u)  # y[u] += (2/L) (real cos - imag sin)
+    d_in = torch.cat([torch.stack(rows_in), torch.stack([xr + xi, xi, xr], 1).flatten(0, 1)])
+    g = torch.cat([torch.stack(rows_g), torch.stack([kr, ki - kr, kr + ki], 1).flatten(0, 1)])
+    d_out = torch.cat([torch.stack(cols_out), torch.stack([2 * (cu - su) / length, 2 * cu / length,
+                                                           2 * su / length], 1).flatten(0, 1)])
+    return d_in, g, d_out.t().contiguous()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,185 @@
+"""Shape-grid benchmark: our ST-GCN against the original code's structure at the shapes users run.
+
+Run from the repository root (also ``python -m benchmarks.model --grid``)::
+
+    python -m benchmarks.grid                                    # every point, 1 and 2 threads
+    python -m benchmarks.grid --points ucla-b16 stream-18 --threads 2 --repeats 5
+    python -m benchmarks.grid --list
+
+Each point is an input shape (N, C, T, V, M) with its layout. For every point and thread count it measures,
+after a warm-up (which is also when ``dispatch = "auto"`` times the kernels), ``--repeats`` interleaved
+rounds of inference (eval, no grad: ``baseline`` = :mod:`stgcn.models.reference`, ``stgcn``, ``stgcn-fused``
+= :func:`~stgcn.inference.optimize.optimize_for_inference`) and, where the point has a training batch, of a
+training step (forward, cross-entropy, backward, SGD with momentum; ``baseline`` and ``stgcn``). Figures:
+clips/s median [min-max], each a ratio to the baseline of the same round (median and min-max of the
+per-round ratios), and the kernels each block chose (:func:`stgcn.ops.dispatch.dispatch_report`). Logits are
+checked against the baseline first. Results go to JSON (``--out``, default
+``benchmarks/results/grid_cpu.json``), with the machine's load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from benchmarks.model import ROOT, machine_info, make_train_step, time_interleaved
+from stgcn.inference.optimize import optimize_for_inference
+from stgcn.models.config import GraphConfig, STGCNConfig
+from stgcn.models.reference import baseline_from_stgcn
+from stgcn.models.stgcn import STGCN
+from stgcn.ops.dispatch import dispatch_report, set_dispatch
+
+# name: (layout, num_classes, (N, T, V, M), measures). Measures: "infer" and/or "train".
+POINTS: dict[str, tuple[str, int, tuple[int, int, int, int], tuple[str, ...]]] = {
+    "ucla-b1": ("kinect-v1", 10, (1, 52, 20, 1), ("infer",)),
+    "ucla-b16": ("kinect-v1", 10, (16, 52, 20, 1), ("infer", "train")),
+    "ucla-b64": ("kinect-v1", 10, (64, 52, 20, 1), ("infer", "train")),
+    "coco2d-b1": ("coco-17", 60, (1, 100, 17, 2), ("infer",)),
+    "coco2d-b16": ("coco-17", 60, (16, 100, 17, 2), ("infer", "train")),
+    "ntu-b1": ("ntu-rgb+d", 60, (1, 300, 25, 2), ("infer",)),
+    "ntu-b16": ("ntu-rgb+d", 60, (16, 300, 25, 2), ("infer", "train")),
+    "stream-18": ("openpose-18", 400, (1, 150, 18, 1), ("infer",)),
+    "stream-17": ("coco-17", 60, (1, 100, 17, 2), ("infer",)),
+}
+
+
+def build(layout: str, classes: int, v: int, m: int, seed: int = 0) -> STGCN:
+    """A random model with BatchNorm statistics calibrated on random data (realistic logit scale)."""
+    torch.manual_seed(seed)
+    model = STGCN(STGCNConfig(num_classes=classes, graph=GraphConfig(layout=layout)))
+    bns = [b for b in model.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm)]
+    for bn in bns:
+        bn.momentum = None
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        model.train()(torch.randn(4, 3, 32, v, m, generator=gen))
+    for bn in bns:
+        bn.momentum = 0.1
+    return model.eval()
+
+
+def _choices(module: nn.Module) -> list[str]:
+    """Per block, the kernels chosen (graph/temporal), from the modules' caches."""
+    out = []
+    for name, entries in dispatch_report(module).items():
+        kernels = sorted({e.rsplit(" -> ", 1)[1] for e in entries})
+        out.append(f"{name}: {'/'.join(kernels)}")
+    return out
+
+
+def run_point(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    layout, classes, (n, t, v, m), measures = POINTS[name]
+    model = build(layout, classes, v, m, args.seed)
+    x = torch.randn(n, 3, t, v, m, generator=torch.Generator().manual_seed(args.seed + 2))
+    result: dict[str, Any] = {"input": [n, 3, t, v, m], "layout": layout}
+    if "infer" in measures:
+        base, fused = baseline_from_stgcn(model).eval(), optimize_for_inference(model)
+        set_dispatch(model, args.dispatch)
+        set_dispatch(fused, args.dispatch)
+        impls = {"baseline": base, "stgcn": model, "stgcn-fused": fused}
+        with torch.inference_mode():
+            ref = base(x)
+            result["max_abs_diff"] = {k: float((f(x) - ref).abs().max()) for k, f in impls.items() if k != "baseline"}
+
+        def call(f: nn.Module):
+            def run() -> None:
+                with torch.inference_mode():
+                    f(x)
+            return run
+        result["inference"] = time_interleaved({k: call(f) for k, f in impls.items()}, n, args.repeats,
+                                               args.warmup, args.min_seconds)
+        result["inference"]["stgcn"]["dispatch"] = _choices(model)
+        result["inference"]["stgcn-fused"]["dispatch"] = _choices(fused)
+        _print(name, "infer", result["inference"])
+    if "train" in measures and args.train:
+        y = torch.arange(n) % classes
+        ours = copy.deepcopy(model).train()
+        steps = {"baseline": make_train_step(baseline_from_stgcn(model).train(), x, y),
+                 "stgcn": make_train_step(ours, x, y)}
+        result["training"] = time_interleaved(steps, n, args.repeats, args.warmup, args.min_seconds)
+        result["training"]["stgcn"]["dispatch"] = _choices(ours)
+        _print(name, "train", result["training"])
+    return result
+
+
+def _print(point: str, what: str, timings: dict[str, Any]) -> None:
+    for impl, e in timings.items():
+        s, r = e["clips_per_s"], e.get("ratio_vs_baseline")
+        ratio = f"{r['median']:.2f}x [{r['min']:.2f}-{r['max']:.2f}]" if r else ""
+        print(f"{point:11s} {what:6s} {impl:12s} {s['median']:9.2f} clips/s {ratio:>22s}", flush=True)
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """The README table: one row per (threads, point), ratios median [min-max] against the baseline."""
+    def cell(group: dict[str, Any] | None, impl: str) -> str:
+        if not group or impl not in group:
+            return "—"
+        r = group[impl]["ratio_vs_baseline"]
+        return f"{r['median']:.2f}× [{r['min']:.2f}-{r['max']:.2f}]"
+
+    def base(group: dict[str, Any] | None) -> str:
+        return f"{group['baseline']['clips_per_s']['median']:.2f}" if group else "—"
+
+    rows = ["| threads | point (N, C, T, V, M) | inference baseline clips/s | stgcn | stgcn-fused | "
+            "training baseline clips/s | stgcn training |", "|---|---|---|---|---|---|---|"]
+    for threads, runs in results["runs"].items():
+        for name, r in runs.items():
+            inf, tr = r.get("inference"), r.get("training")
+            rows.append(f"| {threads.split('_')[1]} | {name} {tuple(r['input'])} | {base(inf)} | "
+                        f"{cell(inf, 'stgcn')} | {cell(inf, 'stgcn-fused')} | {base(tr)} | {cell(tr, 'stgcn')} |")
+    return "\n".join(rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.grid", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--points", nargs="+", choices=sorted(POINTS), default=list(POINTS))
+    p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls first (autotuning happens in the first)")
+    p.add_argument("--min-seconds", type=float, default=0.5, help="a timed run repeats the call this long")
+    p.add_argument("--no-train", dest="train", action="store_false", help="inference only")
+    p.add_argument("--dispatch", choices=["auto", "rules"], default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--list", action="store_true", help="print the points and exit")
+    p.add_argument("--table", type=Path, nargs="+", help="print the markdown table of result files and exit")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "grid_cpu.json")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.table:
+        for path in args.table:
+            print(markdown_table(json.loads(path.read_text())))
+        return 0
+    if args.list:
+        for name, (layout, _, shape, measures) in POINTS.items():
+            print(f"{name:11s} {layout:12s} (N, T, V, M) = {shape} {' '.join(measures)}")
+        return 0
+    results: dict[str, Any] = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                               "load_average_before": os.getloadavg(), "runs": {}}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        results["machine"] = machine_info(threads)
+        print(f"# {threads} thread(s), load average {os.getloadavg()[0]:.1f}", flush=True)
+        runs = results["runs"].setdefault(f"threads_{threads}", {})
+        for name in args.points:
+            runs[name] = run_point(name, args)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            results["load_average_after"] = os.getloadavg()
+            args.out.write_text(json.dumps(results, indent=1, default=str) + "\n")  # partial results survive
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""Shape-aware choice among kernels that compute the same thing: rules, per-shape autotuning, pins.
+
+Each module of :mod:`stgcn.models.stgcn` and :mod:`stgcn.inference.optimize` that has several kernels keeps a
+:class:`KernelCache` and decides in one method (``GraphConv._path``, ``TemporalConv._kernel``,
+``FusedBlock._graph_path`` / ``_temporal_kernel``) with :func:`choose`:
+
+1. A pin wins: the module's ``kernel`` attribute (``None`` by default), validated against the kernel names
+   (:data:`GRAPH_KERNELS`, :data:`TEMPORAL_KERNELS`). :func:`pin_kernels` sets them on a whole model.
+2. Otherwise the choice is looked up per key (shape, dtype, device, thread count, autograd), made once:
+   - ``dispatch == "auto"`` (opt-in, like cuDNN's benchmark mode; the first call of a shape then costs
+     several calls' time) and a call large enough to time reliably (at least
+     :data:`AUTOTUNE_MIN_FLOPS`), in inference (no autograd), outside tracing/export/compilation: every
+     candidate is timed (one warm-up call, then the best of ``AUTOTUNE_REPEATS``) and the fastest kept, as
+     cuDNN's benchmark mode does. The rule's choice is kept unless another candidate is at least
+     :data:`AUTOTUNE_MARGIN` faster (no flip-flopping on noise).
+   - otherwise (``dispatch == "rules"``, the default, small calls, and every training step) a deterministic rule on the
+     shapes. Training never times: a run's kernels, and so its float rounding, depend only on the shapes,
+     which keeps a resumed or repeated run bit-identical.
+
+Every candidate computes the same values (float rounding aside) with no side effects (no BatchNorm
+statistics, no random numbers), so a choice changes speed only. Nothing here is global: the caches live on
+the modules (not in ``state_dict``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from stgcn.errors import ConfigError
+from stgcn.ops.layout import plain_ops
+
+__all__ = ["GRAPH_KERNELS", "TEMPORAL_KERNELS", "DISPATCH_MODES", "AUTOTUNE_MIN_FLOPS", "AUTOTUNE_REPEATS",
+           "AUTOTUNE_MARGIN", "KernelCache", "check_kernel", "check_mode", "time_candidates", "choose",
+           "pin_kernels", "set_dispatch", "dispatch_report", "shape_key"]
+
+GRAPH_KERNELS = ("pairs", "pairs-batched", "mix-first", "project-first")
+TEMPORAL_KERNELS = ("tiled", "direct")
+DISPATCH_MODES = ("auto", "rules")
+AUTOTUNE_MIN_FLOPS = 2e7  # below this a call takes well under a millisecond: timing would be noise
+AUTOTUNE_REPEATS = 3
+AUTOTUNE_MARGIN = 0.05
+
+Timer = Callable[[], float]
+
+
+def check_kernel(name: str | None, valid: Iterable[str], what: str) -> str | None:
+    """``name`` if it is None or one of ``valid``, else ConfigError listing the valid names."""
+    valid = tuple(valid)
+    if name is not None and name not in valid:
+        raise ConfigError(f"unknown {what} kernel {name!r}; valid kernels are {', '.join(valid)} (or None)")
+    return name
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is a dispatch mode, else ConfigError listing them."""
+    if mode not in DISPATCH_MODES:
+        raise ConfigError(f"unknown dispatch mode {mode!r}; valid modes are {', '.join(DISPATCH_MODES)}")
+    return mode
+
+
+class KernelCache:
+    """A module's kernel choices per key, and the timings that made them (for reports and benchmarks)."""
+
+    def __init__(self) -> None:
+        self.choices: dict[tuple, str] = {}
+        self.timings: dict[tuple, dict[str, float]] = {}
+
+    def clear(self) -> None:
+        self.choices.clear()
+        self.timings.clear()
+
+    def __getstate__(self) -> dict[str, Any]:  # a deep copy or pickle starts afresh (device, threads may differ)
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()
+
+
+def shape_key(x: torch.Tensor, *extra: object) -> tuple:
+    """Key of a choice: shape, dtype, device, thread count and whatever else the caller adds."""
+    return (tuple(x.shape), x.dtype, x.device.type, torch.get_num_threads(), *extra)
+
+
+def time_candidates(candidates: dict[str, Callable[[], Any]], repeats: int = AUTOTUNE_REPEATS,
+                    timer: Timer = time.perf_counter) -> dict[str, float]:
+    """Seconds per call of each candidate: one warm-up call each, then the best of ``repeats`` interleaved
+    rounds (interleaving spreads a busy machine's stalls over all candidates)."""
+    for fn in candidates.values():
+        fn()
+    best = {name: float("inf") for name in candidates}
+    for _ in range(repeats):
+        for name, fn in candidates.items():
+            start = timer()
+            fn()
+            best[name] = min(best[name], timer() - start)
+    return best
+
+
+def choose(cache: KernelCache, key: tuple, pin: str | None, rule: str,
+           candidates: Callable[[], dict[str, Callable[[], Any]]] | None, timer: Timer = time.perf_counter) -> str:
+    """The kernel for ``key``: the pin, else the cached choice, else the rule or (``candidates`` given and not
+    tracing) the fastest candidate, cached.
+
+    Args:
+        cache: The module's cache.
+        key: See :func:`shape_key`.
+        pin: The module's pinned kernel or None.
+        rule: The deterministic choice.
+        candidates: None to use the rule; else builds ``{kernel name: call}`` to time (only when needed).
+        timer: Clock (tests pass a fake one).
+    """
+    if pin is not None:
+        return pin
+    choice = cache.choices.get(key)
+    if choice is not None:
+        return choice
+    if candidates is None or plain_ops():
+        choice = rule
+    else:
+        fns = candidates()
+        if len(fns) < 2:
+            choice = next(iter(fns), rule)
+        else:
+            times = time_candidates(fns, timer=timer)
+            cache.timings[key] = times
+            fastest = min(times, key=lambda name: times[name])
+            keep = rule in times and times[fastest] > (1 - AUTOTUNE_MARGIN) * times[rule]
+            choice = rule if keep else fastest
+    cache.choices[key] = choice
+    return choice
+
+
+def _dispatch_modules(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(getattr(m, "kernel_cache", None), KernelCache)]
+
+
+def set_dispatch(model: nn.Module, mode: str) -> None:
+    """Set ``dispatch`` (``"auto"`` or ``"rules"``) on every dispatching module of ``model`` and forget the
+    choices made so far."""
+    check_mode(mode)
+    for m in _dispatch_modules(model):
+        m.dispatch = mode
+        m.kernel_cache.clear()
+
+
+def pin_kernels(model: nn.Module, graph: str | None = None, temporal: str | None = None) -> None:
+    """Pin the graph convolution (one of :data:`GRAPH_KERNELS`) and/or the temporal convolution (one of
+    :data:`TEMPORAL_KERNELS`) of every block of ``model`` (an STGCN or a fused model); ``None`` unpins.
+
+    Raises:
+        ConfigError: an unknown kernel name.
+    """
+    check_kernel(graph, GRAPH_KERNELS, "graph convolution")
+    check_kernel(temporal, TEMPORAL_KERNELS, "temporal convolution")
+    for m in _dispatch_modules(model):
+        kinds = getattr(m, "kernel_kinds", ())
+        if "graph" in kinds:
+            m.graph_kernel = graph
+        if "temporal" in kinds:
+            m.temporal_kernel = temporal
+        m.kernel_cache.clear()
+
+
+def dispatch_report(model: nn.Module) -> dict[str, list[str]]:
+    """The kernels each dispatching module chose so far, by module name: ``["shape -> kernel", ...]``."""
+    report: dict[str, list[str]] = {}
+    for name, m in model.named_modules():
+        cache = getattr(m, "kernel_cache", None)
+        if isinstance(cache, KernelCache) and cache.choices:
+            report[name] = [f"{key[0]} {'/'.join(str(k) for k in key[4:])} -> {choice}"
+                            for key, choice in cache.choices.items()]
+    return report

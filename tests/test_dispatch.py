@@ -1,0 +1,214 @@
+"""Shape-aware kernel dispatch (stgcn.ops.dispatch): every kernel a module can choose gives the reference's
+results (eval within float tolerance, a float64 training step within 1e-10), and so do the choices made by
+autotuning; the choice logic itself is tested with a fake clock (no timing in unit tests)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import stgcn.models.layers
+import stgcn.models.stgcn
+import stgcn.ops.dispatch as dispatch
+from stgcn.errors import ConfigError
+from stgcn.inference.optimize import optimize_for_inference
+from stgcn.models.config import GraphConfig, STGCNConfig
+from stgcn.models.reference import baseline_from_stgcn, copy_weights
+from stgcn.models.stgcn import STGCN
+from stgcn.ops.dispatch import GRAPH_KERNELS, TEMPORAL_KERNELS, KernelCache, choose, pin_kernels, set_dispatch
+from stgcn.ops.edge_rounds import RoundsGraphConv, edge_rounds, rounds_conv
+from stgcn.ops.graph_conv import edge_conv, edge_list
+
+BLOCKS = ((8, 1), (8, 1), (16, 2), (16, 1), (24, 2))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _model(layout: str = "coco-17", seed: int = 0) -> STGCN:
+    torch.manual_seed(seed)
+    model = STGCN(STGCNConfig(num_classes=5, graph=GraphConfig(layout=layout), blocks=BLOCKS))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.add_(torch.randn_like(p) * (0.3 if "edge_importance" in name or "bn" in name else 0.05))
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def _input(model: STGCN, n: int = 2, t: int = 12, m: int = 2) -> torch.Tensor:
+    return torch.randn(n, 3, t, model.num_joints, m, generator=torch.Generator().manual_seed(1))
+
+
+class FakeClock:
+    """Each call of a candidate 'takes' the seconds given for it; the clock advances by them."""
+
+    def __init__(self, cost: dict[str, float]) -> None:
+        self.now, self.cost, self.calls = 0.0, cost, []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def candidate(self, name: str):
+        def run() -> None:
+            self.calls.append(name)
+            self.now += self.cost[name]
+        return run
+
+
+def test_choose_times_once_per_key_keeps_the_rule_on_near_ties_and_honours_pins():
+    clock = FakeClock({"a": 1.0, "b": 0.5, "c": 0.98})
+    cache = KernelCache()
+
+    def cands(*names):
+        return lambda: {n: clock.candidate(n) for n in names}
+
+    assert choose(cache, ("k1",), None, "a", cands("a", "b"), timer=clock) == "b"
+    assert cache.timings[("k1",)] == {"a": 1.0, "b": 0.5}
+    calls = len(clock.calls)
+    assert choose(cache, ("k1",), None, "a", cands("a", "b"), timer=clock) == "b" and len(clock.calls) == calls
+    assert choose(cache, ("k2",), None, "a", cands("a", "c"), timer=clock) == "a"  # 2% faster: noise
+    assert choose(cache, ("k3",), "c", "a", cands("a", "b"), timer=clock) == "c"  # pinned: nothing timed
+    assert choose(cache, ("k4",), None, "a", None, timer=clock) == "a"  # rules
+    assert len(clock.calls) == calls + 2 * (1 + dispatch.AUTOTUNE_REPEATS)
+
+
+def test_no_timing_while_tracing(monkeypatch):
+    monkeypatch.setattr(dispatch, "plain_ops", lambda: True)
+    clock = FakeClock({"a": 1.0, "b": 0.1})
+    assert choose(KernelCache(), ("k",), None, "a", lambda: {n: clock.candidate(n) for n in "ab"},
+                  timer=clock) == "a"
+    assert clock.calls == []
+
+
+def test_options_are_validated():
+    model = _model()
+    with pytest.raises(ConfigError, match="valid kernels are pairs, pairs-batched, mix-first, project-first"):
+        pin_kernels(model, graph="fft")
+    with pytest.raises(ConfigError, match="valid kernels are tiled, direct"):
+        pin_kernels(model, temporal="winograd")
+    with pytest.raises(ConfigError, match="valid modes are auto, rules"):
+        model.dispatch = "fastest"
+    model.blocks[0].gcn.graph_kernel = "nope"
+    with pytest.raises(ConfigError, match="unknown graph kernel 'nope'"):
+        model.eval()(_input(model))
+
+
+def test_edge_rounds_equal_the_per_pair_loop_with_gradients():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 6, 6, dtype=torch.float64, generator=g) * (torch.rand(3, 6, 6, generator=g) < 0.4)
+    a[:, :, 2] = 0.0  # joint 2 is reached by nothing
+    src, dst = edge_list(a)
+    plan = edge_rounds(src, dst, 6)
+    assert not plan.first_is_all and sum(len(s) for s in plan.src) == len(src)
+    h = torch.randn(6, 5, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(len(src), 3, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(6, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    with torch.no_grad():
+        torch.testing.assert_close(rounds_conv(h, w, b, plan), edge_conv(h, w, b, src, dst))
+    assert torch.autograd.gradcheck(lambda *t: RoundsGraphConv.apply(*t, plan), (h, w, b))
+    full = edge_list(torch.eye(4)[None] + torch.diag(torch.ones(3), 1)[None])
+    assert edge_rounds(*full, 4).first_is_all
+
+
+@pytest.mark.parametrize("graph,temporal", list(itertools.product(GRAPH_KERNELS, TEMPORAL_KERNELS)))
+def test_every_pinned_kernel_gives_the_baseline_logits(graph, temporal):
+    model = _model().eval()
+    base = baseline_from_stgcn(model)
+    fused = optimize_for_inference(model)
+    pin_kernels(model, graph, temporal)
+    pin_kernels(fused, graph, temporal)
+    x = _input(model)
+    with torch.no_grad():
+        ref = base(x)
+        tol = 1e-4 * max(1.0, float(ref.abs().max()))
+        torch.testing.assert_close(model(x), ref, atol=tol, rtol=0)
+        torch.testing.assert_close(fused(x), ref, atol=tol, rtol=0)
+        torch.testing.assert_close(fused(x[:1, :, :7]), base(x[:1, :, :7]), atol=tol, rtol=0)  # odd T, batch 1
+
+
+@pytest.mark.parametrize("graph,temporal,mode", [
+    *[(g, "tiled", "recompute") for g in GRAPH_KERNELS], ("pairs", "direct", "recompute"),
+    ("pairs-batched", "direct", "store"), ("project-first", "tiled", "store"), ("mix-first", "direct", "store"),
+    ("pairs-batched", "tiled", "checkpoint")])
+def test_every_pinned_kernel_trains_like_the_baseline_in_float64(graph, temporal, mode, monkeypatch):
+    monkeypatch.setattr(stgcn.models.layers, "RECOMPUTE_MIN_BYTES", 0)  # exercise the recompute kernels
+    monkeypatch.setattr(stgcn.models.stgcn, "RECOMPUTE_MIN_BYTES", 0)
+    model = _model().double()
+    model.memory_mode = mode
+    pin_kernels(model, graph, temporal)
+    base = baseline_from_stgcn(model).double()
+    x = _input(model).double()
+    y = torch.tensor([0, 3])
+    for module in (model, base):
+        module.train()
+        for _ in range(2):
+            module.zero_grad()
+            F.cross_entropy(module(x), y).backward()
+            with torch.no_grad():  # a weight update between steps: cached weights must not go stale
+                for p in module.parameters():
+                    p.sub_(0.1 * p.grad)
+    back = STGCN(model.config).double()
+    copy_weights(base, back)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, back.state_dict()[key], atol=1e-10, rtol=1e-9, msg=key)
+
+
+def test_autotuned_choices_are_cached_correct_and_never_made_in_training(monkeypatch):
+    monkeypatch.setattr(stgcn.models.layers, "AUTOTUNE_MIN_FLOPS", 0.0)
+    monkeypatch.setattr(stgcn.inference.optimize, "AUTOTUNE_MIN_FLOPS", 0.0)
+    model = _model().eval()
+    base = baseline_from_stgcn(model)
+    fused = optimize_for_inference(model)
+    assert model.dispatch == fused.dispatch == "rules"  # autotuning is opt-in
+    model.dispatch = fused.dispatch = "auto"
+    x = _input(model)
+    with torch.no_grad():
+        ref = base(x)
+        tol = 1e-4 * max(1.0, float(ref.abs().max()))
+        for module in (model, fused, model, fused):  # the second round uses the cached choices
+            torch.testing.assert_close(module(x), ref, atol=tol, rtol=0)
+    gcn, tcn = model.blocks[2].gcn, model.blocks[2].tcn
+    assert set(next(iter(gcn.kernel_cache.timings.values()))) == set(GRAPH_KERNELS)
+    assert set(next(iter(tcn.kernel_cache.timings.values()))) == set(TEMPORAL_KERNELS)
+    report = dispatch.dispatch_report(fused)
+    assert len(report) == len(BLOCKS) and all(len(v) == 2 for v in report.values())
+    set_dispatch(model, "rules")
+    assert not gcn.kernel_cache.choices and model.dispatch == "rules"
+    model.dispatch = "auto"
+    model.train()
+    F.cross_entropy(model(x), torch.tensor([0, 1])).backward()
+    assert all(not m.kernel_cache.timings for m in model.modules() if hasattr(m, "kernel_cache"))
+
+
+def test_cached_eval_weights_follow_weight_changes_and_buffers_are_reused():
+    model = _model().eval()
+    base = baseline_from_stgcn(model)
+    fused = optimize_for_inference(model)
+    x = _input(model)
+    with torch.no_grad():
+        first = model(x)
+        for p in model.parameters():
+            p.mul_(1.1)
+        copy_weights(model, base)
+        ref = base(x)
+        torch.testing.assert_close(model(x), ref, atol=1e-4 * max(1.0, float(ref.abs().max())), rtol=0)
+        assert not torch.allclose(first, ref)
+        a, b = fused(x), fused(x)
+        buffers = fused._workspace_cache[1]
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+        fused(x)
+        assert fused._workspace_cache[1] is buffers
+        fused.reuse_buffers = False
+        torch.testing.assert_close(fused(x), a, atol=0, rtol=0)
