@@ -16,6 +16,7 @@ import torch
 from stgcn.engine.checkpoint import atomic_torch_save
 from stgcn.errors import CheckpointError, ConfigError
 from stgcn.utils.atomic import atomic_write_text
+from stgcn.utils.integrity import check_zip
 
 __all__ = ["TRAIN_STATE_FORMAT", "RESUMABLE_KEYS", "read_train_state", "write_train_state", "rng_state",
            "set_rng_state", "check_resume_config", "LogTee", "open_tensorboard", "has_tqdm", "progress_bar",
@@ -90,7 +91,9 @@ def check_resume_config(saved: dict[str, Any], current: dict[str, Any], path: Pa
 
 
 def read_train_state(path: Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:
-    """Load a ``last.pt`` training state with ``weights_only=True``."""
+    """Load a ``last.pt`` training state with ``weights_only=True`` (its zip CRCs checked first)."""
+    if path.is_file():
+        check_zip(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
