@@ -78,6 +78,8 @@ def save_checkpoint(path: str | Path, model: STGCN, *, class_names: list[str] | 
     """
     model = getattr(model, "module", model)
     model = getattr(model, "_orig_mod", model)
+    if isinstance(class_names, str | bytes):
+        raise ConfigError(f"class_names must be a list of names, got the string {class_names[:40]!r}")
     if class_names is not None and len(class_names) != model.config.num_classes:
         raise ConfigError(f"{len(class_names)} class names given for a model with "
                           f"{model.config.num_classes} classes")
@@ -142,6 +144,17 @@ def verify_checkpoint(obj: dict[str, Any], path: str | Path) -> None:
     check_finite(obj["state_dict"], path)
 
 
+def _check_class_names(names: Any, num_classes: int, path: str | Path) -> None:
+    """A checkpoint's class names: ``None`` or a list of ``num_classes`` strings (a string is not a list)."""
+    if names is None:
+        return
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        shown = repr(names)[:60]
+        raise CheckpointError(f"{path}: class_names must be a list of strings, got {shown}")
+    if len(names) != num_classes:
+        raise CheckpointError(f"{path}: {len(names)} class names for a model with {num_classes} classes")
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Rebuild a model from a checkpoint written by :func:`save_checkpoint`.
 
@@ -164,6 +177,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         msg = " ".join(str(e).split())[:300]
         raise CheckpointError(f"{path}: weights do not match the saved config ({msg})") from None
     verify_checkpoint(obj, path)
+    _check_class_names(obj.get("class_names"), config.num_classes, path)
     model.eval()
     preprocess = obj.get("preprocess")
     if preprocess is not None:
