@@ -18,7 +18,7 @@ from stgcn.graph.layouts import BUILTIN_LAYOUTS, Layout, get_layout
 from stgcn.graph.partitions import Graph, check_graph_options
 from stgcn.utils.checks import check_int, check_number
 from stgcn.utils.dataclass_config import from_dict, to_dict
-from stgcn.utils.limits import MAX_BLOCKS, MAX_CHANNELS, MAX_CLASSES
+from stgcn.utils.limits import MAX_BLOCKS, MAX_CHANNELS, MAX_CLASSES, check_max
 
 MAX_TEMPORAL_KERNEL = 1_001  # temporal kernel size and stride
 
@@ -112,7 +112,7 @@ class STGCNConfig:
         for name, maximum in maxima.items():
             value = getattr(self, name)
             if value is not None or name == "temporal_kernel":
-                check_int(value, name, minimum=1, maximum=maximum)
+                check_max(check_int(value, name, minimum=1), name, maximum)
         if self.temporal_kernel % 2 == 0:
             raise ConfigError(f"temporal_kernel must be odd (padding is (Gamma - 1) / 2), got {self.temporal_kernel}")
         if not self.blocks or not all(len(b) == 2 and all(_positive_int(x) for x in b) for b in self.blocks):
@@ -121,8 +121,8 @@ class STGCNConfig:
         if len(self.blocks) > MAX_BLOCKS:
             raise ConfigError(f"blocks: {len(self.blocks)} blocks is more than the limit of {MAX_BLOCKS}")
         for i, (channels, stride) in enumerate(self.blocks):
-            check_int(channels, f"blocks[{i}] channels", maximum=MAX_CHANNELS)
-            check_int(stride, f"blocks[{i}] stride", maximum=MAX_TEMPORAL_KERNEL)
+            check_max(channels, f"blocks[{i}] channels", MAX_CHANNELS)
+            check_max(stride, f"blocks[{i}] stride", MAX_TEMPORAL_KERNEL)
         if not isinstance(self.edge_importance, bool):
             raise ConfigError(f"edge_importance must be true or false, got {self.edge_importance!r}")
         check_number(self.dropout, "dropout", minimum=0, below=1)

@@ -7,8 +7,10 @@ beyond one is a one-line :class:`~stgcn.errors.ConfigError` or :class:`~stgcn.er
 
 from __future__ import annotations
 
+from stgcn.errors import ConfigError
+
 __all__ = ["MAX_FILE_BYTES", "MAX_TEXT_BYTES", "MAX_NESTING", "MAX_CLASSES", "MAX_CHANNELS", "MAX_BLOCKS",
-           "MAX_HOP", "MAX_JOINTS", "MAX_FRAMES", "MAX_PERSONS", "MAX_CLIPS", "MAX_PICKLE_ELEMENTS"]
+           "MAX_HOP", "MAX_JOINTS", "MAX_FRAMES", "MAX_PERSONS", "MAX_CLIPS", "MAX_PICKLE_ELEMENTS", "check_max"]
 
 MAX_FILE_BYTES = 2 * 1024**3       # one data file (a clip, a pickle, a checkpoint read whole)
 MAX_TEXT_BYTES = 64 * 1024**2      # one text file of settings: a config, a layout, class names
@@ -22,3 +24,10 @@ MAX_FRAMES = 1_000_000             # frames of one clip (NTU's longest has 300; 
 MAX_PERSONS = 1024                 # persons (bodies) of one clip
 MAX_CLIPS = 10_000                 # clips sampled from one input (test-time augmentation)
 MAX_PICKLE_ELEMENTS = 50_000_000   # list/dict/tuple elements built while unpickling, shared references counted
+
+
+def check_max(value: int, name: str, maximum: int, error: type[Exception] = ConfigError) -> int:
+    """``value`` when it is at most ``maximum``, else one line naming ``name`` and the limit."""
+    if value > maximum:
+        raise error(f"{name} must be <= {maximum} (a limit of stgcn), got {value!r}")
+    return value
