@@ -74,6 +74,7 @@ def add_info_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from stgcn.data.store import describe_store, open_store
+    from stgcn.utils.safe_text import terminal_safe
 
     info = describe_store(open_store(args.dataset))
     if args.json:
@@ -89,10 +90,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     if info["skipped"]:
         print(f"skipped     {info['skipped']} samples (listed in manifest.json counts.skipped_samples)")
     names = list(info["splits"])
-    width = max([len(c) for c in info["class_names"]] + [5])
+    width = max([len(terminal_safe(c)) for c in info["class_names"]] + [5])
     print(f"{'class':<{width}}  " + "  ".join(f"{n:>8}" for n in ["all", *names]))
     for c, row in info["per_class"].items():
-        print(f"{c:<{width}}  " + "  ".join(f"{row[n]:>8}" for n in ["all", *names]))
+        print(f"{terminal_safe(c):<{width}}  " + "  ".join(f"{row[n]:>8}" for n in ["all", *names]))
     totals = {"all": info["clips"], **{n: info["splits"][n] for n in names}}
     print(f"{'total':<{width}}  " + "  ".join(f"{totals[n]:>8}" for n in ["all", *names]))
     return 0

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from stgcn.errors import StgcnError
+from stgcn.utils.safe_text import terminal_safe
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -73,7 +74,7 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _print_per_class(metrics: dict, cm: object) -> None:
-    per_class = metrics["per_class"]
+    per_class = {terminal_safe(c): acc for c, acc in metrics["per_class"].items()}
     width = max([len(c) for c in per_class] + [5])
     support = cm.sum(axis=1)  # type: ignore[attr-defined]
     for i, (name, acc) in enumerate(per_class.items()):

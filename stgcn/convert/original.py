@@ -19,6 +19,7 @@ from stgcn.graph.partitions import Graph
 from stgcn.models.config import DEFAULT_BLOCKS, GraphConfig, STGCNConfig
 from stgcn.models.original_keys import ORIGINAL_BLOCK, original_to_stgcn_key
 from stgcn.models.stgcn import STGCN
+from stgcn.utils.integrity import check_finite, check_zip
 
 __all__ = ["convert_original", "load_original_state_dict"]
 
@@ -26,9 +27,12 @@ __all__ = ["convert_original", "load_original_state_dict"]
 def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read an original checkpoint: a plain state_dict, or a dict holding one under ``state_dict``.
 
-    Loaded with ``weights_only=True``: a file that needs arbitrary unpickling is refused.
+    Loaded with ``weights_only=True``: a file that needs arbitrary unpickling is refused. The zip container's
+    CRCs are checked first, and NaN/inf weights are refused.
     """
     path = Path(path)
+    if path.is_file():
+        check_zip(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -39,6 +43,7 @@ def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{path}: expected a state_dict of tensors (original ST-GCN key names)")
+    check_finite(obj, path)
     # weights saved from nn.DataParallel carry a 'module.' prefix
     return {k.removeprefix("module."): v for k, v in obj.items()}
 

@@ -5,11 +5,17 @@ File layout (a dict saved with ``torch.save``, loadable with ``torch.load(weight
 
     {"format": "stgcn", "format_version": 1,
      "config": STGCNConfig.to_dict(), "class_names": [...] | None,
-     "preprocess": PreprocessConfig.to_dict() | None, "metadata": {...}, "state_dict": {...}}
+     "preprocess": PreprocessConfig.to_dict() | None, "metadata": {...}, "state_dict": {...},
+     "sha256": "<hex digest of the state_dict tensors and the config>"}
+
+Integrity: the zip container's CRCs are checked before unpickling, the ``sha256`` content hash is verified
+at load (a checkpoint written before it existed loads with a debug log), and NaN/inf weights are refused.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +26,13 @@ from stgcn.data.transforms import PreprocessConfig
 from stgcn.errors import CheckpointError, ConfigError
 from stgcn.models.config import STGCNConfig
 from stgcn.models.stgcn import STGCN
-from stgcn.utils.atomic import atomic_open
+from stgcn.utils.atomic import atomic_write_bytes
+from stgcn.utils.integrity import HASH_ALGORITHM, check_finite, check_zip, content_digest
 
-__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "atomic_torch_save", "FORMAT_VERSION"]
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "atomic_torch_save", "FORMAT_VERSION",
+           "read_checkpoint_file", "verify_checkpoint"]
+
+log = logging.getLogger(__name__)
 
 FORMAT = "stgcn"
 FORMAT_VERSION = 1
@@ -43,9 +53,14 @@ class Checkpoint:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the target directory, then rename over ``path``."""
-    with atomic_open(path, "wb") as f:
-        torch.save(obj, f)
+    """``torch.save`` to memory, then to a temporary file in the target directory renamed over ``path``.
+
+    Serialising to memory first makes a full disk an ordinary :class:`OSError` (an
+    :class:`~stgcn.utils.atomic.OutputError` naming ``path``) instead of an error deep in PyTorch's writer.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getbuffer())
 
 
 def save_checkpoint(path: str | Path, model: STGCN, *, class_names: list[str] | None = None,
@@ -63,28 +78,37 @@ def save_checkpoint(path: str | Path, model: STGCN, *, class_names: list[str] | 
     """
     model = getattr(model, "module", model)
     model = getattr(model, "_orig_mod", model)
+    if isinstance(class_names, str | bytes):
+        raise ConfigError(f"class_names must be a list of names, got the string {class_names[:40]!r}")
     if class_names is not None and len(class_names) != model.config.num_classes:
         raise ConfigError(f"{len(class_names)} class names given for a model with "
                           f"{model.config.num_classes} classes")
     if preprocess is not None:
         preprocess = PreprocessConfig.from_dict(preprocess).to_dict()
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    check_finite(state, path)
+    config = model.config.to_dict()
     atomic_torch_save({
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "config": model.config.to_dict(),
+        "config": config,
         "class_names": None if class_names is None else [str(c) for c in class_names],
         "preprocess": preprocess,
         "metadata": dict(metadata or {}),
         "state_dict": state,
+        HASH_ALGORITHM: content_digest(state, config),
     }, path)
 
 
 def read_checkpoint_file(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint's raw dict with ``weights_only=True``, with one-line errors."""
+    """Load a checkpoint's raw dict with ``weights_only=True``, with one-line errors.
+
+    The zip container's CRCs are checked first; :func:`verify_checkpoint` checks the content.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    check_zip(path)
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, foreign pickle, ... all surface as various types
@@ -103,6 +127,32 @@ def read_checkpoint_file(path: str | Path, map_location: str | torch.device = "c
         if not isinstance(obj.get(key), dict):
             raise CheckpointError(f"{path}: checkpoint lacks its '{key}' entry")
     return obj
+
+
+def verify_checkpoint(obj: dict[str, Any], path: str | Path) -> None:
+    """Check a raw checkpoint's content hash (when it has one) and that its weights are finite.
+
+    Raises:
+        CheckpointError: a hash that does not match (the file was altered or damaged), or NaN/inf weights.
+    """
+    digest = obj.get(HASH_ALGORITHM)
+    if digest is None:
+        log.debug("%s: no content hash (written by an older stgcn); integrity not verified", path)
+    elif not isinstance(digest, str) or digest != content_digest(obj["state_dict"], obj["config"]):
+        raise CheckpointError(f"{path}: corrupt checkpoint (its weights or config do not match the {HASH_ALGORITHM} "
+                              f"written with them: the file was altered or damaged)")
+    check_finite(obj["state_dict"], path)
+
+
+def _check_class_names(names: Any, num_classes: int, path: str | Path) -> None:
+    """A checkpoint's class names: ``None`` or a list of ``num_classes`` strings (a string is not a list)."""
+    if names is None:
+        return
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        shown = repr(names)[:60]
+        raise CheckpointError(f"{path}: class_names must be a list of strings, got {shown}")
+    if len(names) != num_classes:
+        raise CheckpointError(f"{path}: {len(names)} class names for a model with {num_classes} classes")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
@@ -126,6 +176,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except RuntimeError as e:
         msg = " ".join(str(e).split())[:300]
         raise CheckpointError(f"{path}: weights do not match the saved config ({msg})") from None
+    verify_checkpoint(obj, path)
+    _check_class_names(obj.get("class_names"), config.num_classes, path)
     model.eval()
     preprocess = obj.get("preprocess")
     if preprocess is not None:

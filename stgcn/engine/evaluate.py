@@ -29,6 +29,7 @@ from stgcn.errors import DataError
 from stgcn.utils.atomic import atomic_open
 from stgcn.utils.checks import check_int
 from stgcn.utils.device import resolve_device
+from stgcn.utils.safe_text import csv_safe
 
 __all__ = ["EvalResult", "Scores", "predict_scores", "compute_metrics", "confusion_matrix", "evaluate",
            "save_evaluation", "save_scores", "load_scores", "format_metrics"]
@@ -333,13 +334,14 @@ def save_evaluation(out_dir: str | Path, result: EvalResult, *, extra: dict[str,
         w.writerow(["class", "accuracy", "correct", "samples"])
         for i, name in enumerate(s.class_names):
             acc = result.metrics["per_class"][name]
-            w.writerow([name, "" if acc is None else f"{acc:.6f}", int(result.confusion[i, i]), int(support[i])])
+            w.writerow([csv_safe(name), "" if acc is None else f"{acc:.6f}", int(result.confusion[i, i]),
+                        int(support[i])])
 
     def confusion(f: Any) -> None:
         w = csv.writer(f)
-        w.writerow(["true \\ predicted", *s.class_names])
+        w.writerow(["true \\ predicted", *(csv_safe(n) for n in s.class_names)])
         for name, row in zip(s.class_names, result.confusion, strict=True):
-            w.writerow([name, *(int(v) for v in row)])
+            w.writerow([csv_safe(name), *(int(v) for v in row)])
 
     _atomic_write(files["per_class"], per_class)
     _atomic_write(files["confusion"], confusion)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,13 @@ import torch
 
 from stgcn.engine.checkpoint import atomic_torch_save
 from stgcn.errors import CheckpointError, ConfigError
-from stgcn.utils.atomic import atomic_write_text
+from stgcn.utils.atomic import atomic_write_text, sweep_temps
+from stgcn.utils.checks import is_int
+from stgcn.utils.integrity import check_zip
 
 __all__ = ["TRAIN_STATE_FORMAT", "RESUMABLE_KEYS", "read_train_state", "write_train_state", "rng_state",
            "set_rng_state", "check_resume_config", "LogTee", "open_tensorboard", "has_tqdm", "progress_bar",
-           "append_jsonl", "truncate_jsonl", "check_run_dir"]
+           "append_jsonl", "truncate_jsonl", "check_run_dir", "sweep_run_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,9 @@ def check_resume_config(saved: dict[str, Any], current: dict[str, Any], path: Pa
 
 
 def read_train_state(path: Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:
-    """Load a ``last.pt`` training state with ``weights_only=True``."""
+    """Load a ``last.pt`` training state with ``weights_only=True`` (its zip CRCs checked first)."""
+    if path.is_file():
+        check_zip(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
@@ -164,19 +167,53 @@ def progress_bar(total: int, desc: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
 
 
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The complete JSON-object lines of ``path``; a torn or foreign line is dropped (with a warning)."""
+    if not path.exists():
+        return []
+    records, dropped = [], 0
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            dropped += 1
+            continue
+        if isinstance(record, dict) and is_int(record.get("epoch")):
+            records.append(record)
+        else:
+            dropped += 1
+    if dropped:
+        log.warning("%s: dropped %d incomplete or malformed line(s) (an interrupted write)", path, dropped)
+    return records
+
+
+def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    """Add an epoch's record to a metrics file, atomically: the file is rewritten beside itself and renamed,
+    so an interruption (a kill, a full disk) leaves the previous complete file, never a torn line. A record
+    of the same epoch replaces the old one."""
+    records = [r for r in _read_jsonl(path) if r["epoch"] != record.get("epoch")]
+    _write_jsonl(path, [*records, record])
 
 
 def truncate_jsonl(path: Path, epochs_done: int) -> None:
-    """Drop metric lines of epochs after ``epochs_done`` (written before an interruption)."""
+    """Repair a metrics file for a run resumed after ``epochs_done`` epochs (0: a new run): drop torn lines,
+    lines of later epochs (written before an interruption) and repeated epochs (the last one is kept)."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("epoch", 0) <= epochs_done]
-    atomic_write_text(path, "".join(line + "\n" for line in keep))
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for r in _read_jsonl(path):
+        if 0 < r["epoch"] <= epochs_done:
+            by_epoch[r["epoch"]] = r
+    _write_jsonl(path, [by_epoch[e] for e in sorted(by_epoch)])
 
 
+def sweep_run_dir(run_dir: Path) -> None:
+    """Remove the temporary files an interrupted run left in ``run_dir`` (``.last.pt.*``, ...)."""
+    for name in ("last.pt", "best.pt", "final.pt", "config.yaml", "metrics.jsonl"):
+        sweep_temps(run_dir / name)

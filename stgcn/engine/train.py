@@ -63,6 +63,7 @@ from stgcn.engine.run_dir import (
     read_train_state,
     rng_state,
     set_rng_state,
+    sweep_run_dir,
     truncate_jsonl,
     write_train_state,
 )
@@ -291,8 +292,8 @@ def _run(config: TrainConfig, run_dir: Path, d: DistContext, device: torch.devic
     tb = None
     if d.is_main:
         atomic_write_text(run_dir / "config.yaml", dump_config(config))
-        if resume:
-            truncate_jsonl(run_dir / "metrics.jsonl", state.epoch)
+        sweep_run_dir(run_dir)
+        truncate_jsonl(run_dir / "metrics.jsonl", state.epoch)  # no torn, repeated or later-epoch lines
         tb = open_tensorboard(run_dir)
     try:
         with LogTee(run_dir / "train.log" if d.is_main else None, quiet_rank=not d.is_main):

@@ -20,7 +20,6 @@ Custom layout file (JSON or YAML)::
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ from typing import Any
 from stgcn.errors import ConfigError
 from stgcn.graph.mm_layouts import NTU_RGBD_MMACTION
 from stgcn.utils.dataclass_config import check_keys
+from stgcn.utils.files import decode_text, parse_json, parse_yaml, read_file_bytes
+from stgcn.utils.limits import MAX_TEXT_BYTES
 
 __all__ = ["Layout", "BUILTIN_LAYOUTS", "get_layout", "load_layout"]
 
@@ -288,25 +289,12 @@ def load_layout(path: str | Path) -> Layout:
         ConfigError: the file is missing, unparsable or not a valid layout (the message names the file).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read layout file ({e.strerror or e})") from None
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".json":
-            data = json.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            try:
-                import yaml
-            except ImportError:
-                raise ConfigError(
-                    f"{path}: reading YAML needs PyYAML: pip install 'stgcn[yaml]'") from None
-            data = yaml.safe_load(text)
-        else:
-            raise ConfigError(f"{path}: a layout file must end in .json, .yaml or .yml")
-    except (json.JSONDecodeError, ValueError) as e:
-        raise ConfigError(f"{path}: not valid {suffix[1:].upper()} ({str(e).splitlines()[0]})") from None
+    if suffix not in (".json", ".yaml", ".yml"):
+        raise ConfigError(f"{path}: a layout file must end in .json, .yaml or .yml")
+    data_bytes = read_file_bytes(path, max_bytes=MAX_TEXT_BYTES, error=ConfigError, what="layout file")
+    text = decode_text(data_bytes, path, error=ConfigError)
+    data = (parse_json if suffix == ".json" else parse_yaml)(text, path, error=ConfigError)
     if isinstance(data, dict):
         data.setdefault("name", path.stem)
     return Layout.from_dict(data, where=str(path))

@@ -31,6 +31,7 @@ import numpy as np
 from stgcn.errors import ConfigError
 from stgcn.graph.layouts import Layout, get_layout
 from stgcn.utils.checks import check_int
+from stgcn.utils.limits import MAX_HOP, check_max
 
 __all__ = ["Graph", "STRATEGIES", "NORMALIZATIONS", "hop_distance", "ALPHA", "check_graph_options"]
 
@@ -79,8 +80,8 @@ def check_graph_options(strategy: str, normalization: str, max_hop: int, dilatio
     if normalization not in NORMALIZATIONS:
         raise ConfigError(
             f"unknown normalization {normalization!r}; valid normalizations are {', '.join(NORMALIZATIONS)}")
-    check_int(max_hop, f"{prefix}max_hop", minimum=1)
-    check_int(dilation, f"{prefix}dilation", minimum=1)
+    check_max(check_int(max_hop, f"{prefix}max_hop", minimum=1), f"{prefix}max_hop", MAX_HOP)
+    check_max(check_int(dilation, f"{prefix}dilation", minimum=1), f"{prefix}dilation", MAX_HOP)
 
 
 def _original_partitions(layout: Layout, strategy: str, max_hop: int, dilation: int) -> tuple[np.ndarray, list[str]]:

@@ -18,6 +18,9 @@ from stgcn.graph.layouts import BUILTIN_LAYOUTS, Layout, get_layout
 from stgcn.graph.partitions import Graph, check_graph_options
 from stgcn.utils.checks import check_int, check_number
 from stgcn.utils.dataclass_config import from_dict, to_dict
+from stgcn.utils.limits import MAX_BLOCKS, MAX_CHANNELS, MAX_CLASSES, check_max
+
+MAX_TEMPORAL_KERNEL = 1_001  # temporal kernel size and stride
 
 __all__ = ["GraphConfig", "STGCNConfig", "DEFAULT_BLOCKS"]
 
@@ -105,15 +108,21 @@ class STGCNConfig:
         except TypeError:
             raise ConfigError(f"blocks must be a non-empty list of [channels, stride] positive integers, "
                               f"got {self.blocks!r}") from None
-        for name in ("num_classes", "in_channels", "temporal_kernel"):
+        maxima = {"num_classes": MAX_CLASSES, "in_channels": MAX_CHANNELS, "temporal_kernel": MAX_TEMPORAL_KERNEL}
+        for name, maximum in maxima.items():
             value = getattr(self, name)
             if value is not None or name == "temporal_kernel":
-                check_int(value, name, minimum=1)
+                check_max(check_int(value, name, minimum=1), name, maximum)
         if self.temporal_kernel % 2 == 0:
             raise ConfigError(f"temporal_kernel must be odd (padding is (Gamma - 1) / 2), got {self.temporal_kernel}")
         if not self.blocks or not all(len(b) == 2 and all(_positive_int(x) for x in b) for b in self.blocks):
             raise ConfigError(f"blocks must be a non-empty list of [channels, stride] positive integers, "
                               f"got {self.blocks!r}")
+        if len(self.blocks) > MAX_BLOCKS:
+            raise ConfigError(f"blocks: {len(self.blocks)} blocks is more than the limit of {MAX_BLOCKS}")
+        for i, (channels, stride) in enumerate(self.blocks):
+            check_max(channels, f"blocks[{i}] channels", MAX_CHANNELS)
+            check_max(stride, f"blocks[{i}] stride", MAX_TEMPORAL_KERNEL)
         if not isinstance(self.edge_importance, bool):
             raise ConfigError(f"edge_importance must be true or false, got {self.edge_importance!r}")
         check_number(self.dropout, "dropout", minimum=0, below=1)

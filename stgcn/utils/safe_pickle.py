@@ -18,6 +18,7 @@ import numpy as np
 
 from stgcn.data.readers.base import read_bytes
 from stgcn.errors import DataError
+from stgcn.utils.limits import MAX_PICKLE_ELEMENTS
 
 __all__ = ["load_pickle", "loads_pickle", "ALLOWED_GLOBALS"]
 
@@ -115,14 +116,65 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise DataError(f"{self.where}: refusing to load: the pickle uses persistent ids")
 
 
+def _expanded_size(obj: Any, where: str, limit: int) -> int:
+    """Elements ``obj`` would have with every shared reference copied (what ``np.asarray`` or a loop over it
+    builds): container lengths plus array sizes, summed over the object tree; iterative, memoised per object.
+
+    Raises:
+        DataError: more than ``limit`` elements, or a container that contains itself.
+    """
+    sizes: dict[int, int] = {}
+    busy: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(obj, False)]
+    while stack:
+        item, done = stack.pop()
+        key = id(item)
+        if isinstance(item, dict):
+            children = [*item.keys(), *item.values()]
+        elif isinstance(item, list | tuple | set | frozenset):
+            children = list(item)
+        else:
+            sizes[key] = int(item.size) if isinstance(item, np.ndarray) and item.dtype != object else 1
+            if isinstance(item, np.ndarray) and item.dtype == object:
+                children = list(item.ravel())
+            else:
+                continue
+        if key in sizes and not done:
+            continue
+        if done:
+            busy.discard(key)
+            total = len(children) + sum(sizes[id(c)] for c in children)
+            if total > limit:
+                raise DataError(f"{where}: refusing to load: its shared references expand to more than {limit} "
+                                f"elements (a small file that would fill memory)")
+            sizes[key] = total
+            continue
+        if key in busy:
+            raise DataError(f"{where}: refusing to load: a container contains itself")
+        busy.add(key)
+        stack.append((item, True))
+        for c in children:
+            if id(c) in busy:
+                raise DataError(f"{where}: refusing to load: a container contains itself")
+            if id(c) not in sizes:
+                stack.append((c, False))
+    return sizes[id(obj)]
+
+
 def loads_pickle(data: bytes, where: str = "pickle") -> Any:
     """Unpickle ``data`` allowing only numpy arrays/dtypes/scalars and builtin containers.
 
+    The object tree, with shared references counted each time they occur, is bounded by
+    ``MAX_PICKLE_ELEMENTS`` plus 8 per byte of ``data`` (a real file's elements each take bytes in it).
+
     Raises:
-        DataError: a forbidden global, or a truncated/corrupt pickle (one line naming ``where``).
+        DataError: a forbidden global, a truncated/corrupt pickle, or one whose shared references expand
+            beyond the bound (one line naming ``where``).
     """
     try:
-        return _RestrictedUnpickler(io.BytesIO(data), where).load()
+        obj = _RestrictedUnpickler(io.BytesIO(data), where).load()
+        _expanded_size(obj, where, MAX_PICKLE_ELEMENTS + 8 * len(data))
+        return obj
     except DataError as e:
         if str(e).startswith(f"{where}:"):
             raise

@@ -14,7 +14,6 @@ sample, reported and counted) items by ``plan.work(unit)``, a module-level funct
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,8 @@ import numpy as np
 from stgcn.errors import ConfigError, DataError
 from stgcn.graph.layouts import Layout, get_layout
 from stgcn.utils.checks import check_int
+from stgcn.utils.files import decode_text, parse_json, read_file_bytes
+from stgcn.utils.limits import MAX_FILE_BYTES, MAX_FRAMES, MAX_PERSONS
 
 __all__ = [
     "ClipRecord", "Skipped", "SourcePlan", "MAX_FILE_BYTES", "MAX_FRAMES", "read_text", "read_bytes",
@@ -33,11 +34,7 @@ __all__ = [
     "read_class_names", "class_names_from", "ReaderOption", "DatasetFormat", "MAX_PERSONS",
 ]
 
-# Limits that keep a corrupted or hostile file from exhausting memory or time. No real skeleton clip comes
-# near them (NTU's longest sequence has 300 frames; a 1-hour 60 fps video has 216,000).
-MAX_FILE_BYTES = 2 * 1024**3
-MAX_FRAMES = 1_000_000
-MAX_PERSONS = 1024
+# Limits that keep a corrupted or hostile file from exhausting memory or time (all in stgcn.utils.limits).
 
 
 @dataclass
@@ -83,45 +80,20 @@ def chunked(items: Sequence[Any], size: int) -> list[list[Any]]:
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 
-def _check_size(path: Path) -> None:
-    try:
-        size = os.path.getsize(path)
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
-    if size > MAX_FILE_BYTES:
-        raise DataError(f"{path}: {size} bytes is larger than the {MAX_FILE_BYTES}-byte limit for one file")
-
-
 def read_bytes(path: str | Path) -> bytes:
-    """The file's bytes; a one-line DataError when missing, unreadable or too large."""
-    path = Path(path)
-    _check_size(path)
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    """The file's bytes; a one-line DataError when missing, unreadable, not a regular file (a FIFO, a device,
+    a symlink loop: checked before reading, never blocking) or larger than ``MAX_FILE_BYTES``."""
+    return read_file_bytes(path, max_bytes=MAX_FILE_BYTES, error=DataError)
 
 
 def read_text(path: str | Path) -> str:
     """The file as UTF-8 text (BOM tolerated); a one-line DataError when unreadable or not text."""
-    data = read_bytes(path)
-    if b"\x00" in data:
-        raise DataError(f"{path}: not a text file (contains NUL bytes)")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (bad byte at offset {e.start})") from None
+    return decode_text(read_bytes(path), path, error=DataError)
 
 
 def read_json(path: str | Path) -> Any:
-    """Parsed JSON; a one-line DataError when missing, truncated or not JSON."""
-    text = read_text(path)
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise DataError(f"{path}: JSON nested too deeply") from None
-    except ValueError as e:
-        raise DataError(f"{path}: not valid JSON ({str(e).splitlines()[0]})") from None
+    """Parsed JSON (nesting bounded); a one-line DataError when missing, truncated or not JSON."""
+    return parse_json(read_text(path), path, error=DataError)
 
 
 def numeric_array(value: Any, where: str, what: str = "keypoints") -> np.ndarray:
