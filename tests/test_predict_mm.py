@@ -1,0 +1,135 @@
+"""Converted MMAction2/PYSKL checkpoints end to end: stored test pipeline, Predictor, `stgcn predict`, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stgcn.cli.main import main
+from stgcn.data.mm_pipeline import MMPipelineConfig
+from stgcn.data.readers.keypoints import save_keypoints
+from stgcn.data.transforms import PreprocessConfig
+from stgcn.engine.checkpoint import load_checkpoint, preprocess_from_dict, preprocess_to_dict, save_checkpoint
+from stgcn.errors import CheckpointError, ConfigError
+from stgcn.inference.predict import Predictor
+
+FIXTURES = Path("/work/shared/data/mm_fixtures")
+NAMES = ["mma2_stgcn_coco2d_joint", "mma2_stgcn_ntu3d_joint", "pyskl_stgcn_ntu3d_joint"]
+
+
+def _config_name(fx: dict) -> str:
+    path = fx["config"]["config_file"]
+    return Path(path).stem if fx["config"]["framework"] == "mmaction2" else path[len("configs/stgcn/"):-3]
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def stored(request, tmp_path_factory):
+    path = FIXTURES / f"{request.param}.pt"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    fx = torch.load(path, weights_only=True)
+    tmp = tmp_path_factory.mktemp("mm")
+    torch.save(fx["checkpoint"], tmp / "w.pth")
+    out = tmp / "model.pt"
+    framework = fx["config"]["framework"]
+    assert main(["convert", framework, str(tmp / "w.pth"), "--config", _config_name(fx), "--out", str(out)]) == 0
+    return fx, out, tmp
+
+
+def _clip(fx: dict) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int] | None]:
+    """The annotation as a (T, M, V, C) clip, its scores and image size (W, H)."""
+    ann = fx["annotation"]
+    kp = ann["keypoint"].numpy().transpose(1, 0, 2, 3)
+    if "keypoint_score" not in ann:
+        return kp, None, None
+    h, w = (int(v) for v in ann["img_shape"])
+    return kp, ann["keypoint_score"].numpy().transpose(1, 0, 2), (w, h)
+
+
+def test_checkpoint_stores_the_tagged_pipeline(stored):
+    fx, out, _ = stored
+    ck = load_checkpoint(out)
+    assert isinstance(ck.preprocess, MMPipelineConfig)
+    raw = torch.load(out, weights_only=True)
+    assert raw["preprocess"]["kind"] == "mm_pipeline"
+    assert ck.class_names is not None and len(ck.class_names) == 60
+    assert ck.metadata["source_format"] == fx["config"]["framework"]
+
+
+def test_predictor_on_raw_annotation_matches_upstream_scores(stored):
+    fx, out, _ = stored
+    kp, scores, size = _clip(fx)
+    predictor = Predictor.from_checkpoint(out)
+    clip = kp if scores is None else np.concatenate([kp, scores[..., None]], axis=-1)
+    if size is not None:  # pixels of the annotation's image, brought to the stored img_shape
+        from stgcn.data.channels import fit_image_coordinates
+
+        clip = fit_image_coordinates(clip, size, predictor.preprocess, ["x", "y", "score"])
+    pred = predictor.predict(clip, topk=60)
+    assert np.abs(pred.probabilities - fx["scores"].numpy()).max() < 1e-5
+    assert abs(sum(pred.scores) - 1) < 1e-5
+
+
+def test_cli_predict_json_on_a_clip_file_matches_upstream_scores(stored, capsys):
+    fx, out, tmp = stored
+    kp, scores, size = _clip(fx)
+    ck = load_checkpoint(out)
+    clip_file = tmp / "clip.json"
+    channels = ["x", "y"] if scores is not None else ["x", "y", "z"]
+    save_keypoints(clip_file, kp, layout=ck.config.graph.layout, scores=scores, channels=channels, image_size=size)
+    capsys.readouterr()
+    assert main(["predict", str(out), str(clip_file), "--json", "--topk", "60"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    got = np.zeros(60)
+    for item in result["topk"]:
+        got[item["index"]] = item["score"]
+    assert np.abs(got - fx["scores"].numpy()).max() < 1e-5
+    assert result["topk"][0]["label"] == ck.class_names[int(np.argmax(fx["scores"].numpy()))]
+
+
+def test_sliding_window_runs_the_pipeline_per_window(stored):
+    fx, out, _ = stored
+    if fx["config"]["framework"] != "pyskl":
+        pytest.skip("one fixture is enough (slow CPU)")
+    kp, scores, _ = _clip(fx)
+    clip = kp if scores is None else np.concatenate([kp, scores[..., None]], axis=-1)
+    predictor = Predictor.from_checkpoint(out)
+    assert predictor.default_window == 100 and predictor.fixed_length == 100
+    windows = predictor.sliding_window(clip[:60], 40, 20, topk=3)
+    assert [(w.start, w.end) for w in windows] == [(0, 40), (20, 60)]
+    whole = predictor.predict(clip[20:60], topk=3)
+    assert np.allclose(windows[1].prediction.probabilities, whole.probabilities, atol=1e-6)
+
+
+def test_preprocess_dict_round_trip_and_strict_kinds():
+    mm = MMPipelineConfig(prenormalize="2d", dataset="coco", clip_len=100, num_clips=10)
+    d = preprocess_to_dict(mm)
+    assert d["kind"] == "mm_pipeline" and preprocess_from_dict(d) == mm
+    ours = PreprocessConfig()
+    assert "kind" not in preprocess_to_dict(ours)  # the files of before keep their format
+    assert preprocess_from_dict(ours.to_dict()) == ours
+    assert preprocess_from_dict({"kind": "stgcn", **ours.to_dict()}) == ours
+    with pytest.raises(ConfigError, match="valid kinds"):
+        preprocess_from_dict({"kind": "other"})
+    with pytest.raises(ConfigError, match="unknown key"):
+        preprocess_from_dict({"kind": "mm_pipeline", "bogus": 1})
+
+
+def test_bad_stored_pipeline_is_a_checkpoint_error(tmp_path):
+    from stgcn.models.config import GraphConfig, STGCNConfig
+    from stgcn.models.stgcn import STGCN
+
+    model = STGCN(STGCNConfig(num_classes=3, in_channels=3, graph=GraphConfig(layout="coco-17"),
+                              blocks=((8, 1),)))
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, preprocess=MMPipelineConfig(prenormalize="2d", dataset="coco"))
+    assert isinstance(load_checkpoint(path).preprocess, MMPipelineConfig)
+    obj = torch.load(path, weights_only=True)
+    obj["preprocess"]["feats"] = ["xyz"]
+    torch.save(obj, path)
+    with pytest.raises(CheckpointError, match="invalid preprocessing"):
+        load_checkpoint(path)
