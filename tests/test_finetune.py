@@ -103,3 +103,13 @@ def test_finetune_from_a_converted_mm_style_checkpoint(tmp_path, caplog):
     ck = load_checkpoint(tmp_path / "run" / "final.pt")
     assert ck.config.num_classes == 5 and ck.config.graph.normalization == "original"
     assert result.model.config.blocks == tuple(map(tuple, TINY_BLOCKS))
+
+
+def test_the_shipped_finetune_config_parses():
+    from pathlib import Path
+
+    from stgcn.engine.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "finetune-coco17.yaml")
+    assert cfg.train.init_from and cfg.train.head_only_epochs == 5
+    assert cfg.data.preprocess.channels == ("x", "y", "score")

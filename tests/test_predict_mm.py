@@ -133,3 +133,26 @@ def test_bad_stored_pipeline_is_a_checkpoint_error(tmp_path):
     torch.save(obj, path)
     with pytest.raises(CheckpointError, match="invalid preprocessing"):
         load_checkpoint(path)
+
+
+def test_eval_runs_the_mm_pipeline_like_the_predictor(tmp_path):
+    from stgcn.data.synthetic import make_synthetic_store
+    from stgcn.engine.evaluate import evaluate
+    from stgcn.models.config import GraphConfig, STGCNConfig
+    from stgcn.models.stgcn import STGCN
+
+    st = make_synthetic_store(tmp_path / "store", num_classes=3, clips_per_class=3, layout="kinect-v1")
+    torch.manual_seed(0)
+    model = STGCN(STGCNConfig(num_classes=3, in_channels=6, graph=GraphConfig(layout="kinect-v1"),
+                              blocks=((8, 1), (8, 2)))).eval()
+    pipeline = MMPipelineConfig(feats=("j", "jm"), clip_len=12, num_clips=2, num_person=1)
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, preprocess=pipeline)
+    result = evaluate(path, st, split="test")
+    predictor = Predictor.from_checkpoint(path, optimize=False)
+    indices = st.split("test")
+    assert result.scores.scores.shape == (len(indices), 3) and result.scores.clips == 2
+    for row, i in zip(result.scores.scores, indices, strict=True):
+        expected = predictor.logits(st.clip(int(i)))[0]
+        assert np.allclose(row, expected, atol=1e-5)
+    assert 0 <= result.metrics["top1"] <= 1
