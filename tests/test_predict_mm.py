@@ -156,3 +156,79 @@ def test_eval_runs_the_mm_pipeline_like_the_predictor(tmp_path):
         expected = predictor.logits(st.clip(int(i)))[0]
         assert np.allclose(row, expected, atol=1e-5)
     assert 0 <= result.metrics["top1"] <= 1
+
+
+@pytest.fixture(scope="module")
+def weights_2d(tmp_path_factory):
+    path = FIXTURES / "mma2_stgcn_coco2d_joint.pt"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    out = tmp_path_factory.mktemp("w2d") / "stgcn_8xb16-joint-u100-80e_ntu60-xsub-keypoint-2d_20221129-484a394a.pth"
+    torch.save(torch.load(path, weights_only=True)["checkpoint"], out)
+    return out
+
+
+NAME_2D = "stgcn_8xb16-joint-u100-80e_ntu60-xsub-keypoint-2d"
+
+
+def test_cli_convert_bad_inputs_are_one_line_errors_and_write_nothing(weights_2d, tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    foreign = tmp_path / "original.pt"
+    torch.save({"st_gcn_networks.0.gcn.conv.weight": torch.zeros(3)}, foreign)
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(weights_2d.read_bytes()[:5000])
+    cases = [
+        (["mmaction2", str(foreign), "--config", NAME_2D], "not an MMAction2/PYSKL ST-GCN"),
+        (["mmaction2", str(truncated), "--config", NAME_2D], "not a readable PyTorch checkpoint"),
+        (["mmaction2", str(weights_2d), "--config", "stgcn_8xb16-joint-u100-80e_ntu60-xsub-keypoint-3d"], "gcn.A"),
+        (["mmaction2", str(weights_2d), "--config", "nope"], "valid names are stgcn_8xb16"),
+        (["pyskl", str(weights_2d), "--config", "stgcn_pyskl_ntu60_xsub_hrnet/j"], "MMAction2 checkpoint"),
+        (["mmaction2", "nope", ], "valid names are"),
+    ]
+    for args, message in cases:
+        capsys.readouterr()
+        assert main(["convert", *args, "--out", str(out)]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and message in err, (args, err)
+        assert not out.exists() and not list(tmp_path.glob("*.tmp*"))
+
+
+def test_cli_convert_infers_the_config_from_a_published_file_name(weights_2d, tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    assert main(["convert", "mmaction2", str(weights_2d), "--out", str(out)]) == 0
+    assert load_checkpoint(out).metadata["config"] == NAME_2D
+
+
+def test_cli_convert_catalogue_name_downloads_and_converts(weights_2d, tmp_path, monkeypatch, capsys):
+    """`stgcn convert mmaction2 NAME`: the catalogue's URL (here a local file:// URL, no network) is
+    downloaded into $STGCN_HOME and converted in one step."""
+    import hashlib
+    import shutil
+
+    from stgcn.convert import catalogue
+
+    digest = hashlib.sha256(weights_2d.read_bytes()).hexdigest()[:8]
+    published = tmp_path / "served" / f"{NAME_2D}_20221129-{digest}.pth"  # random weights: their own hash
+    published.parent.mkdir()
+    shutil.copy(weights_2d, published)
+    models = catalogue._models()
+    for entry in models:
+        if entry["name"] == NAME_2D:
+            entry["url"] = published.as_uri()
+    monkeypatch.setattr(catalogue, "_models", lambda: models)
+    monkeypatch.setenv("STGCN_HOME", str(tmp_path / "home"))
+    out = tmp_path / "m.pt"
+    assert main(["convert", "mmaction2", NAME_2D, "--out", str(out)]) == 0
+    assert (tmp_path / "home" / "checkpoints" / published.name).is_file()
+    ck = load_checkpoint(out)
+    assert ck.metadata["config"] == NAME_2D and ck.metadata["top1"] == 88.95
+    assert isinstance(ck.preprocess, MMPipelineConfig) and ck.preprocess.num_clips == 10
+
+
+def test_cli_models_table_and_json(capsys):
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["name", "framework", "dataset"] and len(lines) == 65
+    assert main(["models", "--framework", "pyskl", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert entries and all(e["framework"] == "pyskl" and "url" in e for e in entries)
