@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from stgcn.cli.main import main
-from stgcn.data.mm_pipeline import MMPipelineConfig
+from stgcn.data.mm_pipeline import MMPipelineConfig, apply_mm_pipeline, clip_annotation
 from stgcn.data.readers.keypoints import save_keypoints
 from stgcn.data.transforms import PreprocessConfig
 from stgcn.engine.checkpoint import load_checkpoint, preprocess_from_dict, preprocess_to_dict, save_checkpoint
@@ -232,3 +232,30 @@ def test_cli_models_table_and_json(capsys):
     assert main(["models", "--framework", "pyskl", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
     assert entries and all(e["framework"] == "pyskl" and "url" in e for e in entries)
+
+
+def test_video_path_feeds_an_mm_2d_model_through_the_predictor():
+    """`stgcn video`: MediaPipe pixels of a W x H frame reach PreNormalize2D as (x - W/2) / (W/2)."""
+    from stgcn.inference.pose import PoseSequence
+    from stgcn.inference.video import model_channels, pose_to_model_input
+    from stgcn.models.config import GraphConfig, STGCNConfig
+    from stgcn.models.stgcn import STGCN
+
+    model = STGCN(STGCNConfig(num_classes=4, in_channels=3, graph=GraphConfig(layout="coco-17"),
+                              blocks=((8, 1),)))
+    pipeline = MMPipelineConfig(prenormalize="2d", dataset="coco", clip_len=8, num_clips=2)
+    predictor = Predictor(model, preprocess=pipeline, optimize=False)
+    assert model_channels(predictor) == ("x", "y", "score")
+    rng = np.random.default_rng(0)
+    lm = np.concatenate([rng.uniform(0, 340, (12, 1, 33, 1)), rng.uniform(0, 256, (12, 1, 33, 1)),
+                         np.zeros((12, 1, 33, 1)), rng.uniform(0.5, 1, (12, 1, 33, 1))], axis=-1).astype(np.float32)
+    pose = PoseSequence(lm, width=340, height=256, fps=30.0)
+    x = pose_to_model_input(pose, predictor)  # pixels rescaled to the stored img_shape (1080, 1920)
+    direct = pose.keypoints("coco-17", ("x", "y", "score"))
+    ann = {"keypoint": direct[..., :2].transpose(1, 0, 2, 3), "keypoint_score": direct[..., 2].transpose(1, 0, 2),
+           "img_shape": (256, 340)}
+    expected = apply_mm_pipeline(ann, pipeline)  # upstream with the video's own image size
+    got = apply_mm_pipeline(clip_annotation(x, pipeline), pipeline)
+    assert np.abs(got - expected).max() < 1e-5
+    pred = predictor.predict(x, topk=4)
+    assert abs(sum(pred.scores) - 1) < 1e-6
