@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 
-from stgcn.cli import convert, data, engine, graph, inference, live
+from stgcn.cli import convert, data, engine, graph, inference, live, models
 from stgcn.errors import StgcnError
 
 __all__ = ["main", "build_parser", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE"]
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     graph.add_graph_parser(sub)
     convert.add_convert_parser(sub)
+    models.add_models_parser(sub)
     data.add_prepare_parser(sub)
     data.add_info_parser(sub)
     engine.add_train_parser(sub)

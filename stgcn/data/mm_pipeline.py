@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from stgcn.data.mm_sampling import FRAMEWORKS, sample_test_indices
 from stgcn.errors import ConfigError, DataError
 from stgcn.utils.checks import check_int, check_number, is_int
 
-__all__ = ["MMPipelineConfig", "apply_mm_pipeline", "sample_test_indices", "bone_pairs", "to_stgcn_input",
-           "average_clips", "FRAMEWORKS", "FEATURES"]
+__all__ = ["MMPipelineConfig", "apply_mm_pipeline", "clip_annotation", "sample_test_indices", "bone_pairs",
+           "to_stgcn_input", "average_clips", "FRAMEWORKS", "FEATURES"]
 
-FRAMEWORKS = ("mmaction2", "pyskl")
 FEATURES = ("j", "b", "jm", "bm")
 _DATASETS = ("coco", "nturgb+d", "openpose")
 
@@ -160,42 +160,33 @@ class MMPipelineConfig:
             raise ConfigError(f"mm pipeline: unknown key(s) {unknown}; valid keys are {valid}")
         return cls(**d)
 
+    # The attributes a Predictor, a PredictionStream and ``fit_image_coordinates`` read from a stored
+    # preprocessing, so that an MM pipeline stands where a ``PreprocessConfig`` does.
+    @property
+    def is_2d(self) -> bool:
+        """Whether the raw input is 2-D pixels with scores (``PreNormalize2D``, or a coco/openpose skeleton)."""
+        return self.prenormalize == "2d" or (self.prenormalize is None and self.dataset != "nturgb+d")
 
-def sample_test_indices(num_frames: int, clip_len: int, num_clips: int, *, seed: int = 255,
-                        framework: str = "mmaction2", p_interval: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
-    """Frame indices of the uniform sampler in test mode, drawn exactly as upstream does from ``seed``.
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """Channels of the raw keypoints the pipeline takes: ``x, y, score`` (2-D) or ``x, y, z`` (3-D)."""
+        return ("x", "y", "score") if self.is_2d else ("x", "y", "z")
 
-    Per clip: fewer frames than ``clip_len`` loop from a start spread over the clips; up to twice
-    ``clip_len`` keep consecutive frames with random skips; longer videos take one random frame per equal bin.
-    PYSKL first draws a crop ratio in ``p_interval`` and an offset per clip.
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """``(W, H)`` the 2-D normalisation divides by (from ``img_shape``); ``None`` when none is image-based."""
+        fixed = self.prenormalize == "2d" and (self.framework == "mmaction2" or self.norm_mode == "fix")
+        return (self.img_shape[1], self.img_shape[0]) if fixed else None
 
-    Shape:
-        Returns (num_clips * clip_len,) int64, each in [0, num_frames).
-    """
-    _choice("framework", framework, FRAMEWORKS)
-    if not is_int(num_frames) or num_frames < 1:
-        raise DataError(f"cannot sample frames from a sequence of {num_frames!r} frames")
-    rng = np.random.RandomState(seed)  # upstream: np.random.seed(seed), then the legacy global generator
-    clips = []
-    for i in range(num_clips):
-        n, off = num_frames, 0
-        if framework == "pyskl":
-            ratio = rng.rand() * (p_interval[1] - p_interval[0]) + p_interval[0]
-            n = int(ratio * num_frames)
-            off = rng.randint(num_frames - n + 1)
-        if n < clip_len:
-            start = i if n < num_clips else i * n // num_clips
-            inds = np.arange(start, start + clip_len)
-        elif n < 2 * clip_len:
-            skips = rng.choice(clip_len + 1, n - clip_len, replace=False)
-            offset = np.zeros(clip_len + 1, dtype=np.int64)
-            offset[skips] = 1
-            inds = np.arange(clip_len) + np.cumsum(offset)[:-1]
-        else:
-            bids = np.array([j * n // clip_len for j in range(clip_len + 1)])
-            inds = bids[:clip_len] + rng.randint(np.diff(bids))
-        clips.append(inds + off)
-    return np.mod(np.concatenate(clips), num_frames).astype(np.int64)
+    @property
+    def length(self) -> int | None:
+        """Frames T of each model input (``clip_len`` or ``pad_to``); ``None`` keeps the clip's length."""
+        return self.clip_len if self.clip_len is not None else self.pad_to
+
+    @property
+    def max_persons(self) -> int:
+        """Persons of the model input."""
+        return self.num_person
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -370,6 +361,22 @@ def apply_mm_pipeline(annotation: dict[str, Any], cfg: MMPipelineConfig) -> np.n
     kp = kp[:cfg.num_person]
     m, t, v, c = kp.shape
     return np.ascontiguousarray(kp.reshape(m, num_clips, t // num_clips, v, c).transpose(1, 0, 2, 3, 4))
+
+
+def clip_annotation(clip: np.ndarray, cfg: MMPipelineConfig) -> dict[str, Any]:
+    """Raw keypoints with the channels :attr:`MMPipelineConfig.channels` as the annotation upstream reads.
+
+    Shape:
+        clip: (T, M, V, C >= 3) -> ``keypoint`` (M, T, V, 2 or 3), ``keypoint_score`` (M, T, V) for 2-D.
+    """
+    kp = np.ascontiguousarray(np.asarray(clip, dtype=np.float32).transpose(1, 0, 2, 3))
+    if kp.shape[-1] < 3:
+        raise DataError(f"the pipeline takes channels {', '.join(cfg.channels)}; the clip has {kp.shape[-1]}")
+    ann: dict[str, Any] = {"keypoint": kp[..., :2] if cfg.is_2d else kp[..., :3], "total_frames": kp.shape[1]}
+    if cfg.is_2d:
+        ann["keypoint_score"] = kp[..., 2]
+        ann["img_shape"] = cfg.img_shape
+    return ann
 
 
 def to_stgcn_input(clips: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -5,8 +5,11 @@ File layout (a dict saved with ``torch.save``, loadable with ``torch.load(weight
 
     {"format": "stgcn", "format_version": 1,
      "config": STGCNConfig.to_dict(), "class_names": [...] | None,
-     "preprocess": PreprocessConfig.to_dict() | None, "metadata": {...}, "state_dict": {...},
-     "sha256": "<hex digest of the state_dict tensors and the config>"}
+     "preprocess": PreprocessConfig.to_dict() | {"kind": "mm_pipeline", **MMPipelineConfig.to_dict()} | None,
+     "metadata": {...}, "state_dict": {...}, "sha256": "<hex digest of the state_dict tensors and the config>"}
+
+A ``preprocess`` mapping without ``kind`` (every file written before MM pipelines existed) is a
+``PreprocessConfig``; ``kind: mm_pipeline`` is the MMAction2/PYSKL test pipeline of a converted checkpoint.
 
 Integrity: the zip container's CRCs are checked before unpickling, the ``sha256`` content hash is verified
 at load (a checkpoint written before it existed loads with a debug log), and NaN/inf weights are refused.
@@ -22,6 +25,7 @@ from typing import Any
 
 import torch
 
+from stgcn.data.mm_pipeline import MMPipelineConfig
 from stgcn.data.transforms import PreprocessConfig
 from stgcn.errors import CheckpointError, ConfigError
 from stgcn.models.config import STGCNConfig
@@ -30,25 +34,55 @@ from stgcn.utils.atomic import atomic_write_bytes
 from stgcn.utils.integrity import HASH_ALGORITHM, check_finite, check_zip, content_digest
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "atomic_torch_save", "FORMAT_VERSION",
-           "read_checkpoint_file", "verify_checkpoint"]
+           "read_checkpoint_file", "verify_checkpoint", "preprocess_to_dict", "preprocess_from_dict",
+           "PREPROCESS_KINDS"]
 
 log = logging.getLogger(__name__)
 
 FORMAT = "stgcn"
 FORMAT_VERSION = 1
+MM_KIND = "mm_pipeline"
+PREPROCESS_KINDS = ("stgcn", MM_KIND)
+
+
+def preprocess_from_dict(d: Any) -> PreprocessConfig | MMPipelineConfig:
+    """Parse a stored ``preprocess`` mapping strictly: ``kind`` ``mm_pipeline`` is an :class:`MMPipelineConfig`;
+    ``stgcn`` or no ``kind`` a :class:`PreprocessConfig`.
+
+    Raises:
+        ConfigError: not a mapping, an unknown kind (the valid ones are listed) or invalid fields.
+    """
+    if isinstance(d, PreprocessConfig | MMPipelineConfig):
+        return d
+    if not isinstance(d, dict):
+        raise ConfigError(f"preprocess: expected a mapping, got {type(d).__name__}")
+    kind = d.get("kind", "stgcn")
+    rest = {k: v for k, v in d.items() if k != "kind"}
+    if kind == MM_KIND:
+        return MMPipelineConfig.from_dict(rest)
+    if kind == "stgcn":
+        return PreprocessConfig.from_dict(rest)
+    raise ConfigError(f"preprocess: unknown kind {kind!r}; valid kinds are {', '.join(PREPROCESS_KINDS)}")
+
+
+def preprocess_to_dict(p: PreprocessConfig | MMPipelineConfig | dict[str, Any]) -> dict[str, Any]:
+    """The stored mapping: a ``PreprocessConfig``'s fields as before (no ``kind``), an MM pipeline tagged."""
+    p = preprocess_from_dict(p)
+    return {"kind": MM_KIND, **p.to_dict()} if isinstance(p, MMPipelineConfig) else p.to_dict()
 
 
 @dataclass
 class Checkpoint:
     """A loaded checkpoint: the rebuilt model (eval mode) and what was saved with it.
 
-    ``preprocess`` is the saved preprocessing, parsed (strictly) once at load time.
+    ``preprocess`` is the saved preprocessing, parsed (strictly) once at load time: our
+    :class:`PreprocessConfig`, or the :class:`MMPipelineConfig` of a converted MMAction2/PYSKL checkpoint.
     """
 
     model: STGCN
     config: STGCNConfig
     class_names: list[str] | None = None
-    preprocess: PreprocessConfig | None = None
+    preprocess: PreprocessConfig | MMPipelineConfig | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -64,7 +98,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 
 
 def save_checkpoint(path: str | Path, model: STGCN, *, class_names: list[str] | None = None,
-                    preprocess: PreprocessConfig | dict[str, Any] | None = None,
+                    preprocess: PreprocessConfig | MMPipelineConfig | dict[str, Any] | None = None,
                     metadata: dict[str, Any] | None = None) -> None:
     """Write a self-describing checkpoint atomically.
 
@@ -72,8 +106,8 @@ def save_checkpoint(path: str | Path, model: STGCN, *, class_names: list[str] | 
         path: Destination file.
         model: The model (a DDP/compiled wrapper is unwrapped).
         class_names: Names of the classes, in label order.
-        preprocess: The test-time preprocessing the model expects (a :class:`PreprocessConfig` or its mapping;
-            stored as the mapping).
+        preprocess: The test-time preprocessing the model expects (a :class:`PreprocessConfig`, an
+            :class:`MMPipelineConfig` or the mapping of either; stored as the mapping, see the module docstring).
         metadata: Free JSON-like data (training recipe, metrics, provenance).
     """
     model = getattr(model, "module", model)
@@ -84,7 +118,7 @@ def save_checkpoint(path: str | Path, model: STGCN, *, class_names: list[str] | 
         raise ConfigError(f"{len(class_names)} class names given for a model with "
                           f"{model.config.num_classes} classes")
     if preprocess is not None:
-        preprocess = PreprocessConfig.from_dict(preprocess).to_dict()
+        preprocess = preprocess_to_dict(preprocess)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     check_finite(state, path)
     config = model.config.to_dict()
@@ -182,7 +216,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     preprocess = obj.get("preprocess")
     if preprocess is not None:
         try:
-            preprocess = PreprocessConfig.from_dict(preprocess)
+            preprocess = preprocess_from_dict(preprocess)
         except ConfigError as e:
             raise CheckpointError(f"{path}: invalid preprocessing ({e})") from None
     return Checkpoint(model=model, config=config, class_names=obj.get("class_names"),

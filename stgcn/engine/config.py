@@ -169,6 +169,10 @@ class RunConfig:
         grad_clip: Clip the gradient norm to this value (``None``: no clipping).
         eval_every: Evaluate on the test split every this many epochs (and always after the last one).
         quiet: No progress bars (one log line per epoch).
+        init_from: Fine-tune: start from the weights of this stgcn checkpoint (ours or converted; see
+            :mod:`stgcn.engine.finetune`). Applies at the start of a run, not on resume.
+        freeze_blocks: Keep the input BatchNorm and the first N blocks fixed (``None``: none).
+        head_only_epochs: Train only the classifier for the first K epochs (``None``: none).
     """
 
     epochs: int = 80
@@ -186,6 +190,9 @@ class RunConfig:
     grad_clip: float | None = None
     eval_every: int = 1
     quiet: bool = False
+    init_from: str | None = None
+    freeze_blocks: int | None = None
+    head_only_epochs: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "repeat", "eval_every"):
@@ -197,6 +204,10 @@ class RunConfig:
         check_device_option(self.device, "train.device")
         _check(0 <= self.label_smoothing < 1, f"train.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         _check(self.grad_clip is None or self.grad_clip > 0, f"train.grad_clip must be > 0, got {self.grad_clip}")
+        _check(self.init_from is None or bool(self.init_from), "train.init_from must be a checkpoint path")
+        for name in ("freeze_blocks", "head_only_epochs"):
+            value = getattr(self, name)
+            _check(value is None or value >= 0, f"train.{name} must be >= 0, got {value}")
 
 
 # The training config's model section by default: the data-dependent fields are taken from the store.

@@ -8,6 +8,11 @@
 ``scores.npz`` (read with :func:`load_scores`, used by :mod:`stgcn.engine.fuse`) holds ``scores`` (N, C) float32
 logits, ``labels`` (N,) int64, ``names`` (N,) clip names, ``class_names`` (C,), ``clips`` (K, the test clips
 averaged per sample) and ``split``. It loads with ``np.load(allow_pickle=False)``.
+
+A converted MMAction2/PYSKL checkpoint (its stored preprocessing an :class:`~stgcn.data.mm_pipeline.MMPipelineConfig`)
+is evaluated through its upstream test pipeline, one sample at a time on the store's raw clips; with
+``average_clips='prob'`` its ``scores`` are the log of the clips' averaged softmax (so their softmax, the
+reported loss and the ranking are upstream's).
 """
 
 from __future__ import annotations
@@ -209,6 +214,19 @@ def evaluate(
     cfg = ckpt.config
     check_store_fits(cfg, st)
     preprocess = ckpt.preprocess
+    from stgcn.data.mm_pipeline import MMPipelineConfig
+
+    if isinstance(preprocess, MMPipelineConfig):
+        if clips is not None:
+            preprocess = dataclasses.replace(preprocess, num_clips=check_int(clips, "clips", minimum=1))
+        device = resolve_device(device, name="--device")
+        indices = np.asarray(st.split(split), dtype=np.int64)
+        scores = _mm_scores(ckpt.model.to(device), st, indices, preprocess, device, amp_dtype)
+        labels = np.asarray([st.label(int(i)) for i in indices], dtype=np.int64)
+        class_names = ckpt.class_names or [str(i) for i in range(cfg.num_classes)]
+        metrics, cm = compute_metrics(scores, labels, class_names)
+        names = [st.name(int(i)) for i in indices]
+        return EvalResult(Scores(scores, labels, names, list(class_names), preprocess.num_clips, split), metrics, cm)
     if preprocess is None:
         log.warning("the checkpoint stores no preprocessing; using the defaults (%s)", PreprocessConfig())
         preprocess = PreprocessConfig()
@@ -231,6 +249,41 @@ def evaluate(
     metrics, cm = compute_metrics(scores, labels, class_names)
     result = Scores(scores.astype(np.float32), labels, names, list(class_names), preprocess.num_clips, split)
     return EvalResult(result, metrics, cm)
+
+
+def _mm_scores(model: nn.Module, st: Any, indices: np.ndarray, pipeline: Any, device: torch.device,
+               amp_dtype: torch.dtype | None) -> np.ndarray:
+    """Scores of store clips through an MMAction2/PYSKL test pipeline (see the module docstring).
+
+    Shape:
+        Returns (len(indices), num_classes) float32.
+    """
+    from stgcn.data.channels import SCORE_CHANNELS
+    from stgcn.data.mm_pipeline import apply_mm_pipeline, clip_annotation, to_stgcn_input
+
+    names = [c.lower() for c in st.channels]
+    pick = []
+    for want in pipeline.channels:
+        found = [i for i, n in enumerate(names) if n == want or (want == "score" and n in SCORE_CHANNELS)]
+        if not found:
+            raise DataError(f"{st.path}: the checkpoint's test pipeline takes channels {', '.join(pipeline.channels)}"
+                            f"; the store has {', '.join(st.channels)}")
+        pick.append(found[0])
+    model.eval()
+    out = []
+    for i in indices:
+        clip = st.clip(int(i))[..., pick]
+        try:
+            x = to_stgcn_input(apply_mm_pipeline(clip_annotation(clip, pipeline), pipeline)).to(device)
+        except DataError as e:
+            raise DataError(f"{st.path}: clip {st.name(int(i))}: {e}") from None
+        with torch.no_grad(), autocast_context(device, amp_dtype):
+            logits = model(x).double().cpu()
+        if pipeline.average_clips == "prob":
+            out.append(torch.log(logits.softmax(dim=1).mean(dim=0).clamp_min(1e-300)))
+        else:
+            out.append(logits.mean(dim=0))
+    return torch.stack(out).float().numpy() if out else np.zeros((0, model.config.num_classes), np.float32)
 
 
 # --------------------------------------------------------------------------------------------- files

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from stgcn.engine.compat import check_store_fits
 from stgcn.engine.config import TrainConfig, dump_config
 from stgcn.engine.distributed import DistContext, all_gather, average_bn_stats, setup_distributed
 from stgcn.engine.evaluate import format_metrics
+from stgcn.engine.finetune import finetune_model_config, prepare_network, read_init_checkpoint, set_trainable
 from stgcn.engine.loop import (
     LRSchedule,
     Stepper,
@@ -173,6 +175,9 @@ def _build_data(config: TrainConfig, d: DistContext, device: torch.device) -> _D
         raise DataError(f"{store.path}: split {dc.train_split!r} is empty")
     in_channels = int(test_tf(store.clip(int(train_set.indices[0]))).shape[-4])
     resolved = config.resolve(store, in_channels)
+    if t.init_from is not None:  # fine-tuning: the checkpoint's architecture, the store's classes
+        source = read_init_checkpoint(t.init_from)
+        resolved = dataclasses.replace(resolved, model=finetune_model_config(config, store, in_channels, source))
     check_store_fits(resolved.model, store, in_channels, error=ConfigError)
 
     per_rank = t.batch_size // d.world_size
@@ -188,10 +193,13 @@ def _build_data(config: TrainConfig, d: DistContext, device: torch.device) -> _D
 
 
 def _build_model(config: STGCNConfig, seed: int, d: DistContext, device: torch.device, *, sync_bn: bool,
-                 compile_model: bool) -> tuple[STGCN, nn.Module]:
-    """The network (initialised after ``torch.manual_seed(seed)``) and the module training calls (DDP/compiled)."""
+                 compile_model: bool, setup: Callable[[STGCN], None] | None = None) -> tuple[STGCN, nn.Module]:
+    """The network (initialised after ``torch.manual_seed(seed)``, then ``setup``) and the module training
+    calls (DDP/compiled)."""
     torch.manual_seed(seed)
     net = STGCN(config).to(device)
+    if setup is not None:
+        setup(net)
     if sync_bn and d.enabled:
         net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
     model: nn.Module = net
@@ -286,7 +294,10 @@ def _run(config: TrainConfig, run_dir: Path, d: DistContext, device: torch.devic
         raise ConfigError(f"train.batch_size {t.batch_size} is not divisible by the {d.world_size} processes")
     data = _build_data(config, d, device)
     config = data.config
-    net, model = _build_model(config.model, t.seed, d, device, sync_bn=t.sync_bn, compile_model=t.compile)
+    if t.head_only_epochs and d.enabled:
+        raise ConfigError("train.head_only_epochs is not supported with several processes (DDP)")
+    net, model = _build_model(config.model, t.seed, d, device, sync_bn=t.sync_bn, compile_model=t.compile,
+                              setup=lambda net: prepare_network(net, t, resume=resume))
     stepper = _build_stepper(config, net, model, len(data.train_loader), device)
     state = _restore(run_dir / "last.pt", config, stepper, d, device) if resume else _State()
     tb = None
@@ -326,6 +337,8 @@ def _fit(config: TrainConfig, run_dir: Path, data: _Data, stepper: Stepper, stat
     class_names = data.class_names
     epochs_run = 0
     for epoch in range(state.epoch, t.epochs):
+        if t.head_only_epochs:
+            set_trainable(net, freeze_blocks=t.freeze_blocks or 0, head_only=epoch < t.head_only_epochs)
         record = train_one_epoch(stepper, data.train_loader, device, d, epoch=epoch, epochs=t.epochs,
                                  progress=progress)
         average_bn_stats(net, d)

@@ -3,6 +3,14 @@
 A :class:`Predictor` is built from a checkpoint and applies the preprocessing stored in it (the
 ``PreprocessConfig`` the model was trained with), so raw keypoints go in and class names with scores come out.
 
+A converted MMAction2/PYSKL checkpoint stores its upstream test pipeline (:class:`MMPipelineConfig`) instead:
+raw keypoints (2-D: pixels ``x, y, score``; 3-D: ``x, y, z``) go through :func:`apply_mm_pipeline` (its
+normalisation, features, ``num_clips`` sampled clips of ``clip_len`` frames), the model runs on every clip and
+the clips are combined as upstream ``average_clips`` does: with ``'prob'`` the softmax of each clip, averaged,
+so the reported scores are upstream's scores. (:meth:`Predictor.logits` then returns the log of those averaged
+probabilities, whose softmax they are.) Sliding windows and streams run the whole pipeline on each window, as
+on a clip of its own.
+
 Three ways in:
 
 * :meth:`Predictor.predict`: one clip ``(T, V, C)`` or ``(T, M, V, C)`` -> the top-k classes.
@@ -50,8 +58,9 @@ import numpy as np
 import torch
 
 from stgcn.data.channels import fit_image_coordinates, model_input_channels
+from stgcn.data.mm_pipeline import MMPipelineConfig, apply_mm_pipeline, clip_annotation
 from stgcn.data.transforms import PreprocessConfig, build_transform, take_frames, temporal_indices
-from stgcn.engine.checkpoint import Checkpoint, load_checkpoint
+from stgcn.engine.checkpoint import Checkpoint, load_checkpoint, preprocess_from_dict
 from stgcn.errors import ConfigError, DataError
 from stgcn.graph.layouts import Layout, get_layout
 from stgcn.inference.clips import ClipInput, as_clip, read_clips
@@ -82,9 +91,9 @@ class Predictor:
     Args:
         model: The network (put in eval mode here).
         class_names: Names in label order; ``None`` names classes ``class_<i>``.
-        preprocess: The checkpoint's ``PreprocessConfig`` (or its dict); ``None`` feeds inputs to the model
-            as given (e.g. a converted original checkpoint, whose openpose-18 inputs are
-            ``(x - 0.5, y - 0.5, score)`` already).
+        preprocess: The checkpoint's ``PreprocessConfig`` or ``MMPipelineConfig`` (or its stored dict); ``None``
+            feeds inputs to the model as given (e.g. a converted original checkpoint, whose openpose-18 inputs
+            are ``(x - 0.5, y - 0.5, score)`` already).
         device: Where the model runs.
         min_frames: Fewest frames a model input may have before ``short`` applies; ``None``: see the
             module docstring.
@@ -95,7 +104,7 @@ class Predictor:
     """
 
     def __init__(self, model: STGCN, *, class_names: Sequence[str] | None = None,
-                 preprocess: PreprocessConfig | dict[str, Any] | None = None,
+                 preprocess: PreprocessConfig | MMPipelineConfig | dict[str, Any] | None = None,
                  device: str | torch.device = "cpu", min_frames: int | None = None, short: str = "loop",
                  batch_size: int = 32, optimize: bool = True) -> None:
         self.config: STGCNConfig = model.config
@@ -112,11 +121,12 @@ class Predictor:
             raise ConfigError(f"{len(class_names)} class names for a model with {n} classes")
         self.class_names = [str(c) for c in class_names] if class_names is not None else [
             f"class_{i}" for i in range(n)]
-        if isinstance(preprocess, dict):
-            preprocess = PreprocessConfig.from_dict(preprocess)
-        self.preprocess: PreprocessConfig | None = preprocess
-        self._transform = None if preprocess is None else build_transform(preprocess, train=False,
-                                                                           layout=self.layout)
+        if preprocess is not None:
+            preprocess = preprocess_from_dict(preprocess)
+        self.preprocess: PreprocessConfig | MMPipelineConfig | None = preprocess
+        self._mm = preprocess if isinstance(preprocess, MMPipelineConfig) else None
+        self._transform = None if preprocess is None or self._mm is not None else build_transform(
+            preprocess, train=False, layout=self.layout)
         if short not in SHORT_POLICIES:
             raise ConfigError(f"unknown short-window policy {short!r}; valid policies are "
                               f"{', '.join(SHORT_POLICIES)}")
@@ -231,7 +241,13 @@ class Predictor:
         if clip.shape[2] != v:
             raise DataError(f"{where}: {clip.shape[2]} joints per person; the model's layout "
                             f"{self.layout.name!r} has {v}")
-        if self._transform is None:
+        if self._mm is not None:
+            try:
+                x = apply_mm_pipeline(clip_annotation(clip, self._mm), self._mm)  # (K, M, T, V, C)
+            except DataError as e:
+                raise DataError(f"{where}: {e}") from None
+            x = np.ascontiguousarray(x.transpose(0, 4, 2, 3, 1))
+        elif self._transform is None:
             x = np.ascontiguousarray(clip.transpose(3, 0, 2, 1))[None]  # (1, C, T, V, M)
         else:
             try:
@@ -262,10 +278,20 @@ class Predictor:
             for j in range(0, len(members), per_batch):
                 chunk = members[j:j + per_batch]
                 batch = torch.from_numpy(np.concatenate([inputs[i] for i in chunk])).to(self.device)
-                logits = self.model(batch).float().cpu().numpy().reshape(len(chunk), k, -1).mean(axis=1)
+                logits = self._combine(self.model(batch).float().cpu().numpy().reshape(len(chunk), k, -1))
                 for i, row in zip(chunk, logits, strict=True):
                     out[i] = row
         return np.stack(out)  # type: ignore[arg-type]
+
+    def _combine(self, logits: np.ndarray) -> np.ndarray:
+        """Per-input logits of its K clips (N, K, classes) -> (N, classes): the mean, or for an MM pipeline
+        with ``average_clips='prob'`` the log of the mean of the clips' softmax (whose softmax is that mean)."""
+        if self._mm is None or self._mm.average_clips != "prob":
+            return logits.mean(axis=1)
+        z = logits.astype(np.float64)
+        p = np.exp(z - z.max(axis=2, keepdims=True))
+        p = (p / p.sum(axis=2, keepdims=True)).mean(axis=1)
+        return np.log(np.maximum(p, np.finfo(np.float64).tiny))
 
     def _prediction(self, logits: np.ndarray, topk: int) -> Prediction:
         z = logits.astype(np.float64)
