@@ -183,7 +183,7 @@ def loads_pickle(data: bytes, where: str = "pickle") -> Any:
         raise DataError(f"{where}: not a valid pickle (nested too deeply)") from None
     except MemoryError:
         raise DataError(f"{where}: not a valid pickle (declares more data than fits in memory)") from None
-    except Exception as e:  # noqa: BLE001 - any failure of hostile input is a data error
+    except Exception as e:  # any failure of hostile input is a data error
         reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
         raise DataError(f"{where}: not a valid or complete pickle ({type(e).__name__}: {reason})") from None
 
