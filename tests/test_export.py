@@ -64,7 +64,7 @@ def test_onnx_export_parity(tmp_path, capsys):
     proto = onnx.load(str(out))
     props = {p.key: p.value for p in proto.metadata_props}
     assert json.loads(props["stgcn.class_names"]) == CLASS_NAMES
-    assert json.loads(props["stgcn.engine.config"])["in_channels"] == 2
+    assert json.loads(props["stgcn.config"])["in_channels"] == 2
     dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", 2, "frames", 17, "persons"]
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])

@@ -9,7 +9,7 @@ within ``atol`` (1e-4 by default); otherwise :class:`ExportError` says by how mu
 
 The exported graph takes ``x`` (N, C, T, V, M) float32 and returns ``logits`` (N, num_classes). The
 checkpoint's class names, preprocessing and model config travel with it: as ONNX metadata properties
-``stgcn.class_names``, ``stgcn.preprocess``, ``stgcn.engine.config`` (JSON strings), and as the TorchScript extra
+``stgcn.class_names``, ``stgcn.preprocess``, ``stgcn.config`` (JSON strings), and as the TorchScript extra
 file ``stgcn.json``.
 """
 
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stgcn.engine.checkpoint import Checkpoint, load_checkpoint
+from stgcn.engine.checkpoint import Checkpoint, load_checkpoint, preprocess_to_dict
 from stgcn.errors import ConfigError, StgcnError
 from stgcn.models.stgcn import STGCN
 
@@ -89,11 +89,11 @@ def _random_input(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarra
 
 
 def _metadata(ck: Checkpoint | None, model: STGCN) -> dict[str, str]:
-    meta = {"stgcn.engine.config": json.dumps(model.config.to_dict()),
+    meta = {"stgcn.config": json.dumps(model.config.to_dict()),
             "stgcn.input": "x: (N, C, T, V, M) float32", "stgcn.output": "logits: (N, num_classes)"}
     if ck is not None:
         meta["stgcn.class_names"] = json.dumps(ck.class_names)
-        meta["stgcn.preprocess"] = json.dumps(None if ck.preprocess is None else ck.preprocess.to_dict())
+        meta["stgcn.preprocess"] = json.dumps(None if ck.preprocess is None else preprocess_to_dict(ck.preprocess))
     return meta
 
 
