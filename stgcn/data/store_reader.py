@@ -1,18 +1,18 @@
 """Reading a dataset store: :class:`SkeletonStore` (memory-mapped, read-only), :func:`open_store` and
 :func:`describe_store`. The layout on disk is described in :mod:`stgcn.data.store`; the names of its files
-and its format version are defined here, where the store is validated on opening.
+and its format version are defined here, where the store is validated on opening (the manifest by
+:mod:`stgcn.data.store_manifest`).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stgcn.data.store_manifest import read_manifest
 from stgcn.errors import DataError
-from stgcn.graph.layouts import get_layout
 from stgcn.utils.checks import is_int
 
 __all__ = ["FORMAT_VERSION", "DTYPES", "SkeletonStore", "open_store", "describe_store"]
@@ -26,7 +26,6 @@ LABELS = "labels.npy"
 NAMES = "names.txt"
 
 
-
 class SkeletonStore:
     """A read-only, memory-mapped dataset store (see the module docstring for the layout on disk).
 
@@ -36,12 +35,10 @@ class SkeletonStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.manifest = self._read_manifest()
+        if not self.path.is_dir():
+            raise DataError(f"{self.path}: not a dataset store directory (create one with `stgcn prepare`)")
+        self.manifest, self.layout = read_manifest(self.path / MANIFEST, FORMAT_VERSION, DTYPES)
         m = self.manifest
-        try:
-            self.layout = get_layout(m["layout"])
-        except Exception as e:  # a broken layout entry is a broken store
-            raise DataError(f"{self.path / MANIFEST}: invalid layout entry ({e})") from None
         self.channels: list[str] = list(m["channels"])
         self.class_names: list[str] = list(m["class_names"])
         self.num_persons = int(m["num_persons"])
@@ -69,27 +66,6 @@ class SkeletonStore:
             if arr.size and (arr.min() < 0 or arr.max() >= n):
                 raise DataError(f"{self.path / MANIFEST}: split {key!r} holds an index outside [0, {n})")
             self._split_cache[key] = arr
-
-    def _read_manifest(self) -> dict[str, Any]:
-        file = self.path / MANIFEST
-        if not self.path.is_dir():
-            raise DataError(f"{self.path}: not a dataset store directory (create one with `stgcn prepare`)")
-        try:
-            m = json.loads(file.read_text(encoding="utf-8"))
-        except OSError:
-            raise DataError(f"{file}: missing; not a complete dataset store (create one with `stgcn prepare`)"
-                            ) from None
-        except ValueError as e:
-            raise DataError(f"{file}: not valid JSON ({e})") from None
-        need = ("format_version", "layout", "channels", "class_names", "dtype", "num_persons", "splits")
-        if not isinstance(m, dict) or any(k not in m for k in need):
-            raise DataError(f"{file}: not a store manifest; expected keys {list(need)}")
-        if m["format_version"] != FORMAT_VERSION:
-            raise DataError(f"{file}: store format_version {m['format_version']!r}; this stgcn reads "
-                            f"version {FORMAT_VERSION} (re-run `stgcn prepare`)")
-        if m["dtype"] not in DTYPES:
-            raise DataError(f"{file}: dtype {m['dtype']!r}; expected one of {', '.join(DTYPES)}")
-        return m
 
     def _load_npy(self, fname: str, dtype: type) -> np.ndarray:
         try:

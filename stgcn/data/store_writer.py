@@ -4,6 +4,7 @@ into place atomically (the layout on disk is described in :mod:`stgcn.data.store
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -11,7 +12,7 @@ import secrets
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from stgcn.errors import DataError
 from stgcn.graph.layouts import BUILTIN_LAYOUTS, Layout, get_layout
 from stgcn.utils.checks import is_int
 
-__all__ = ["StoreWriter"]
+__all__ = ["StoreWriter", "sweep_stale"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,35 @@ def _fresh_dir(parent: Path, prefix: str) -> Path:
             return path
         except FileExistsError:  # pragma: no cover - 32 random bits
             continue
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):  # another user's process / not a pid: keep
+        return True
+    return True
+
+
+def sweep_stale(out_dir: Path) -> list[Path]:
+    """Remove the hidden partial (``.NAME.partial-PID-*``) and replaced (``.NAME.old-PID-*``) folders of earlier
+    writes to ``out_dir`` whose process is gone (a crash, a kill, a full disk); returns what was removed."""
+    removed = []
+    for kind in ("partial", "old"):
+        for path in out_dir.parent.glob(f".{glob.escape(out_dir.name)}.{kind}-*"):
+            pid = path.name.rsplit(f".{kind}-", 1)[1].split("-", 1)[0]
+            if not (path.is_dir() and pid.isdigit()) or _pid_alive(int(pid)):
+                continue
+            if kind == "old" and not out_dir.exists():  # the replaced store is the only copy: keep it
+                log.warning("%s holds the store that an interrupted overwrite of %s replaced; move it back "
+                            "with: mv %s %s", path, out_dir, path / "store", out_dir)
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+            log.info("removed %s, left by an interrupted write of %s", path, out_dir)
+    return removed
 
 
 def _layout_entry(layout: Layout) -> str | dict[str, Any]:
@@ -101,9 +131,15 @@ class StoreWriter:
         self.dtype = np.dtype(dtype).newbyteorder("<")
         self.num_persons = num_persons
         self.overwrite = overwrite
-        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = _fresh_dir(self.out_dir.parent, f".{self.out_dir.name}.partial-")
-        self._frames = open(self._tmp / FRAMES, "wb")  # closed in finish/abort
+        try:
+            self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+            sweep_stale(self.out_dir)
+            self._tmp = _fresh_dir(self.out_dir.parent, f".{self.out_dir.name}.partial-")
+            self._frames = open(self._tmp / FRAMES, "wb")  # closed in finish/abort
+        except OSError as e:
+            if hasattr(self, "_tmp"):
+                shutil.rmtree(self._tmp, ignore_errors=True)
+            raise DataError(f"{self.out_dir}: cannot create the store ({e.strerror or e})") from None
         self._offsets: list[int] = [0]
         self._labels: list[int] = []
         self._names: list[str] = []
@@ -165,7 +201,10 @@ class StoreWriter:
         if x.shape[1] < m:
             pad = np.zeros((x.shape[0], m - x.shape[1], v, c), dtype=x.dtype)
             x = np.concatenate([x, pad], axis=1)
-        self._frames.write(np.ascontiguousarray(x, dtype=self.dtype).tobytes())
+        try:
+            self._frames.write(np.ascontiguousarray(x, dtype=self.dtype).tobytes())
+        except OSError as e:
+            self._write_failed(e)
         index = len(self._labels)
         self._offsets.append(self._offsets[-1] + int(x.shape[0]))
         self._labels.append(int(label))
@@ -225,6 +264,7 @@ class StoreWriter:
         manifest = {
             "format_version": FORMAT_VERSION,
             "layout": _layout_entry(self.layout),
+            "layout_fingerprint": self.layout.fingerprint,
             "channels": self.channels,
             "class_names": self.class_names,
             "dtype": self.dtype.name,
@@ -245,6 +285,8 @@ class StoreWriter:
                 f.flush()
                 os.fsync(f.fileno())
             self._move_into_place()
+        except OSError as e:
+            self._write_failed(e)
         except BaseException:
             self.abort()
             raise
@@ -263,9 +305,18 @@ class StoreWriter:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
+    def _write_failed(self, e: OSError) -> NoReturn:
+        """Discard the partial store and raise the one-line error naming the store (e.g. a full disk)."""
+        self.abort()
+        raise DataError(f"{self.out_dir}: cannot write the store ({e.strerror or e}); the partial output "
+                        f"was removed") from None
+
     def abort(self) -> None:
-        """Discard the partial store (safe to call more than once)."""
+        """Discard the partial store (safe to call more than once, also when the disk is full)."""
         if not self._frames.closed:
-            self._frames.close()
+            try:
+                self._frames.close()  # flushes the buffer: fails again on a full disk
+            except OSError:
+                pass
         if not self._done and self._tmp.exists():
             shutil.rmtree(self._tmp, ignore_errors=True)

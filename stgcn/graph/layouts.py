@@ -15,7 +15,12 @@ Custom layout file (JSON or YAML)::
      "edges": [["hip", "spine"], ["spine", "head"], [1, 3], [1, 4]],   # names or indices
      "center": "spine",
      "bones": [[2, 1], [3, 1], [4, 1], [1, 0]],                       # optional (joint, parent) pairs
-     "flip_pairs": [["l_hand", "r_hand"]]}                             # optional left/right pairs
+     "flip_pairs": [["l_hand", "r_hand"]],                             # optional left/right pairs
+     "roles": {"pelvis": "hip", "neck": "spine", "head": "head"},        # optional (see stgcn.graph.roles)
+     "allow_disconnected": false}                                      # optional; default: must be connected
+
+Every layout is validated when built (:mod:`stgcn.graph.validation`) and has a fingerprint
+(:attr:`Layout.fingerprint`, :mod:`stgcn.graph.identity`).
 """
 
 from __future__ import annotations
@@ -23,11 +28,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from stgcn.errors import ConfigError
+from stgcn.graph.identity import layout_fingerprint
 from stgcn.graph.mm_layouts import NTU_RGBD_MMACTION
+from stgcn.graph.roles import ROLES
+from stgcn.graph.validation import check_layout
 from stgcn.utils.dataclass_config import check_keys
 from stgcn.utils.files import decode_text, parse_json, parse_yaml, read_file_bytes
 from stgcn.utils.limits import MAX_TEXT_BYTES
@@ -48,6 +57,9 @@ class Layout:
         bones: ``(joint, parent)`` pairs for bone features. ``None`` derives one pair per joint from the
             breadth-first tree rooted at ``center`` (the centre is paired with itself: a zero bone).
         flip_pairs: Left/right joint pairs (for horizontal flipping).
+        roles: ``(role, joint index)`` pairs naming the body joints explicitly (roles in
+            :data:`stgcn.graph.roles.ROLES`); a role not given falls back to the joint-name conventions.
+        allow_disconnected: Accept a graph whose joints do not all reach the centre (refused by default).
     """
 
     name: str
@@ -57,28 +69,16 @@ class Layout:
     source: str = ""
     bones: tuple[tuple[int, int], ...] | None = None
     flip_pairs: tuple[tuple[int, int], ...] = field(default=())
+    roles: tuple[tuple[str, int], ...] = field(default=())
+    allow_disconnected: bool = False
 
     def __post_init__(self) -> None:
-        v = len(self.joints)
-        where = f"layout {self.name!r}"
-        if v == 0:
-            raise ConfigError(f"{where}: needs at least one joint")
-        if len(set(self.joints)) != v:
-            raise ConfigError(f"{where}: joint names must be unique")
-        if not 0 <= self.center < v:
-            raise ConfigError(f"{where}: center {self.center} is not a joint index in [0, {v})")
-        seen: set[tuple[int, int]] = set()
-        for pairs, what in ((self.edges, "edge"), (self.bones or (), "bone"), (self.flip_pairs, "flip pair")):
-            for a, b in pairs:
-                if not (0 <= a < v and 0 <= b < v):
-                    raise ConfigError(f"{where}: {what} ({a}, {b}) has a joint index outside [0, {v})")
-        for a, b in self.edges:
-            if a == b:
-                raise ConfigError(f"{where}: edge ({a}, {b}) is a self-loop; layouts hold none")
-            key = (min(a, b), max(a, b))
-            if key in seen:
-                raise ConfigError(f"{where}: edge ({a}, {b}) is listed twice")
-            seen.add(key)
+        check_layout(self)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """16 hex digits identifying the joints (in order), edges, centre and bones (:mod:`stgcn.graph.identity`)."""
+        return layout_fingerprint(self)
 
     @property
     def num_joints(self) -> int:
@@ -114,13 +114,16 @@ class Layout:
             "source": self.source,
             "bones": None if self.bones is None else [list(b) for b in self.bones],
             "flip_pairs": [list(p) for p in self.flip_pairs],
+            # written only when set, so a layout without them keeps its dict (and files) as before
+            **({"roles": {role: self.joints[j] for role, j in self.roles}} if self.roles else {}),
+            **({"allow_disconnected": True} if self.allow_disconnected else {}),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, where: str = "layout") -> Layout:
         """Build a layout from a dict; joints in edges/center/bones may be names or indices."""
-        check_keys(data, ("name", "joints", "edges", "center", "source", "bones", "flip_pairs"), where,
-                   required=("joints", "edges", "center"))
+        check_keys(data, ("name", "joints", "edges", "center", "source", "bones", "flip_pairs", "roles",
+                          "allow_disconnected"), where, required=("joints", "edges", "center"))
         joints = data["joints"]
         if not isinstance(joints, list) or not all(isinstance(j, str) for j in joints):
             raise ConfigError(f"{where}: 'joints' must be a list of joint names")
@@ -142,6 +145,12 @@ class Layout:
             return tuple((joint(a), joint(b)) for a, b in value)
 
         bones = None if data.get("bones") is None else pairs("bones")
+        roles = data.get("roles") or {}
+        if not isinstance(roles, dict):
+            raise ConfigError(f"{where}: 'roles' must map role names ({', '.join(ROLES)}) to joints")
+        allow = data.get("allow_disconnected", False)
+        if not isinstance(allow, bool):
+            raise ConfigError(f"{where}: 'allow_disconnected' must be true or false, got {allow!r}")
         try:
             return cls(
                 name=str(data.get("name", "custom")),
@@ -151,9 +160,23 @@ class Layout:
                 source=str(data.get("source", "")),
                 bones=bones,
                 flip_pairs=pairs("flip_pairs"),
+                roles=_role_pairs({str(k): joint(v) for k, v in roles.items()}),
+                allow_disconnected=allow,
             )
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
+
+
+def _role_pairs(roles: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    """``{role: index}`` as ``(role, index)`` pairs in :data:`~stgcn.graph.roles.ROLES` order (unknown roles
+    last, for the validation to name)."""
+    order = {r: i for i, r in enumerate(ROLES)}
+    return tuple(sorted(roles.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+def _roles(joints: Sequence[str], **names: str) -> tuple[tuple[str, int], ...]:
+    """Roles of a built-in given by joint name."""
+    return _role_pairs({role: list(joints).index(name) for role, name in names.items()})
 
 
 def _one_based(pairs: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
@@ -162,26 +185,35 @@ def _one_based(pairs: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
 
 # OpenPose BODY_18 / COCO-18 order. Edge list: yysijie/st-gcn net/utils/graph.py, layout 'openpose'
 # (the layout of the released Kinetics-skeleton model).
+OPENPOSE_18_JOINTS = (
+    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow", "left_wrist",
+    "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle", "right_eye", "left_eye",
+    "right_ear", "left_ear",
+)
 OPENPOSE_18 = Layout(
     name="openpose-18",
-    joints=("nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
-            "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
-            "right_eye", "left_eye", "right_ear", "left_ear"),
+    joints=OPENPOSE_18_JOINTS,
     edges=((4, 3), (3, 2), (7, 6), (6, 5), (13, 12), (12, 11), (10, 9), (9, 8), (11, 5), (8, 2), (5, 1),
            (2, 1), (0, 1), (15, 0), (14, 0), (17, 15), (16, 14)),
     center=1,
     source="OpenPose COCO-18 output order; edges from yysijie/st-gcn net/utils/graph.py ('openpose')",
     flip_pairs=((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13), (14, 15), (16, 17)),
+    roles=_roles(OPENPOSE_18_JOINTS,
+                 neck="neck", head="nose", left_shoulder="left_shoulder", right_shoulder="right_shoulder",
+                 left_hip="left_hip", right_hip="right_hip"),
 )
 
 # NTU RGB+D 25-joint Kinect v2 order (Shahroudy et al. 2016). Edge list: yysijie/st-gcn
 # net/utils/graph.py, layout 'ntu-rgb+d'; the hand chains are 22->23->8 and 24->25->12 as there.
+NTU_RGBD_JOINTS = (
+    "spine_base", "spine_mid", "neck", "head", "left_shoulder", "left_elbow", "left_wrist", "left_hand",
+    "right_shoulder", "right_elbow", "right_wrist", "right_hand", "left_hip", "left_knee", "left_ankle",
+    "left_foot", "right_hip", "right_knee", "right_ankle", "right_foot", "spine_shoulder", "left_hand_tip",
+    "left_thumb", "right_hand_tip", "right_thumb",
+)
 NTU_RGBD = Layout(
     name="ntu-rgb+d",
-    joints=("spine_base", "spine_mid", "neck", "head", "left_shoulder", "left_elbow", "left_wrist",
-            "left_hand", "right_shoulder", "right_elbow", "right_wrist", "right_hand", "left_hip",
-            "left_knee", "left_ankle", "left_foot", "right_hip", "right_knee", "right_ankle", "right_foot",
-            "spine_shoulder", "left_hand_tip", "left_thumb", "right_hand_tip", "right_thumb"),
+    joints=NTU_RGBD_JOINTS,
     edges=_one_based([(1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
                       (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17),
                       (19, 18), (20, 19), (22, 23), (23, 8), (24, 25), (25, 12)]),
@@ -190,33 +222,45 @@ NTU_RGBD = Layout(
            "net/utils/graph.py ('ntu-rgb+d')",
     flip_pairs=_one_based([(5, 9), (6, 10), (7, 11), (8, 12), (13, 17), (14, 18), (15, 19), (16, 20),
                            (22, 24), (23, 25)]),
+    roles=_roles(NTU_RGBD_JOINTS,
+                 pelvis="spine_base", spine="spine_mid", neck="spine_shoulder", head="head",
+                 left_shoulder="left_shoulder", right_shoulder="right_shoulder", left_hip="left_hip",
+                 right_hip="right_hip"),
 )
 
 # COCO-17 keypoints (as YOLO-pose, RTMPose, HRNet output them). Tree edge list: PYSKL
 # pyskl/utils/graph.py, layout 'coco' (centre: the nose).
+COCO_17_JOINTS = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+    "right_ankle",
+)
 COCO_17 = Layout(
     name="coco-17",
-    joints=("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-            "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
-            "right_knee", "left_ankle", "right_ankle"),
+    joints=COCO_17_JOINTS,
     edges=((15, 13), (13, 11), (16, 14), (14, 12), (11, 5), (12, 6), (9, 7), (7, 5), (10, 8), (8, 6), (5, 0),
            (6, 0), (1, 0), (3, 1), (2, 0), (4, 2)),
     center=0,
     source="COCO keypoint order (Lin et al. 2014); tree edges from PYSKL pyskl/utils/graph.py ('coco')",
     flip_pairs=((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)),
+    roles=_roles(COCO_17_JOINTS,
+                 head="nose", left_shoulder="left_shoulder", right_shoulder="right_shoulder", left_hip="left_hip",
+                 right_hip="right_hip"),
 )
 
 # MediaPipe Pose 33 landmarks. Edges: mediapipe POSE_CONNECTIONS, plus two bridges that MediaPipe
 # does not draw but a graph needs to be connected: nose-left_shoulder and nose-right_shoulder, and the
 # mouth corners to the nose.
+MEDIAPIPE_POSE_33_JOINTS = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
+    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
+    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+)
 MEDIAPIPE_POSE_33 = Layout(
     name="mediapipe-pose-33",
-    joints=("nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
-            "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
-            "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
-            "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip", "right_hip",
-            "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel", "right_heel",
-            "left_foot_index", "right_foot_index"),
+    joints=MEDIAPIPE_POSE_33_JOINTS,
     edges=((0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10), (11, 12), (11, 13),
            (13, 15), (15, 17), (15, 19), (15, 21), (17, 19), (12, 14), (14, 16), (16, 18), (16, 20),
            (16, 22), (18, 20), (11, 23), (12, 24), (23, 24), (23, 25), (24, 26), (25, 27), (26, 28),
@@ -228,6 +272,9 @@ MEDIAPIPE_POSE_33 = Layout(
            "nose-shoulders and nose-mouth corners so the graph is connected",
     flip_pairs=((1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18), (19, 20),
                 (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32)),
+    roles=_roles(MEDIAPIPE_POSE_33_JOINTS,
+                 head="nose", left_shoulder="left_shoulder", right_shoulder="right_shoulder", left_hip="left_hip",
+                 right_hip="right_hip"),
 )
 
 # MediaPipe Hands 21 landmarks. Edges: mediapipe HAND_CONNECTIONS (the palm forms cycles).
@@ -245,34 +292,47 @@ MEDIAPIPE_HAND_21 = Layout(
 # Kinect v1 (Microsoft Kinect SDK 1.x NUI_SKELETON_POSITION_INDEX) order, used by NW-UCLA (CTR-GCN
 # release) and UTKinect-Action3D. Checked on the shared files: mean joint heights follow the SDK order
 # (hip centre, spine, shoulder centre, head, then left arm, right arm, left leg, right leg).
+KINECT_V1_JOINTS = (
+    "hip_center", "spine", "shoulder_center", "head", "left_shoulder", "left_elbow", "left_wrist", "left_hand",
+    "right_shoulder", "right_elbow", "right_wrist", "right_hand", "left_hip", "left_knee", "left_ankle",
+    "left_foot", "right_hip", "right_knee", "right_ankle", "right_foot",
+)
 KINECT_V1 = Layout(
     name="kinect-v1",
-    joints=("hip_center", "spine", "shoulder_center", "head", "left_shoulder", "left_elbow", "left_wrist",
-            "left_hand", "right_shoulder", "right_elbow", "right_wrist", "right_hand", "left_hip",
-            "left_knee", "left_ankle", "left_foot", "right_hip", "right_knee", "right_ankle", "right_foot"),
+    joints=KINECT_V1_JOINTS,
     edges=((1, 0), (2, 1), (3, 2), (4, 2), (5, 4), (6, 5), (7, 6), (8, 2), (9, 8), (10, 9), (11, 10),
            (12, 0), (13, 12), (14, 13), (15, 14), (16, 0), (17, 16), (18, 17), (19, 18)),
     center=2,
     source="Kinect SDK 1.x skeleton order (NUI_SKELETON_POSITION_INDEX); used by NW-UCLA (CTR-GCN "
            "all_sqe release, same edges as CTR-GCN graph/ucla.py) and UTKinect-Action3D",
     flip_pairs=((4, 8), (5, 9), (6, 10), (7, 11), (12, 16), (13, 17), (14, 18), (15, 19)),
+    roles=_roles(KINECT_V1_JOINTS,
+                 pelvis="hip_center", spine="spine", neck="shoulder_center", head="head",
+                 left_shoulder="left_shoulder", right_shoulder="right_shoulder", left_hip="left_hip",
+                 right_hip="right_hip"),
 )
 
 # MSR Action3D's own 20-joint order. Edges and left/right: the dataset's body_model.mat (bones, 1-based:
 # 7-4 4-3 3-20 3-1 3-2 1-8 2-9 8-10 9-11 10-12 11-13 7-5 7-6 5-14 6-15 14-16 15-17 16-18 17-19;
 # left_hip 5, right_hip 6, hip_center 7, head 20, left_wrist 10, right_wrist 11).
+KINECT_V1_MSR_JOINTS = (
+    "left_shoulder", "right_shoulder", "shoulder_center", "spine", "left_hip", "right_hip", "hip_center",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand", "right_hand", "left_knee", "right_knee",
+    "left_ankle", "right_ankle", "left_foot", "right_foot", "head",
+)
 KINECT_V1_MSR = Layout(
     name="kinect-v1-msr",
-    joints=("left_shoulder", "right_shoulder", "shoulder_center", "spine", "left_hip", "right_hip",
-            "hip_center", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand",
-            "right_hand", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_foot",
-            "right_foot", "head"),
+    joints=KINECT_V1_MSR_JOINTS,
     edges=_one_based([(7, 4), (4, 3), (3, 20), (3, 1), (3, 2), (1, 8), (2, 9), (8, 10), (9, 11), (10, 12),
                       (11, 13), (7, 5), (7, 6), (5, 14), (6, 15), (14, 16), (15, 17), (16, 18), (17, 19)]),
     center=2,
     source="MSR Action3D skeleton order; bones and left/right indices from the dataset's "
            "protocol_vemulapalli2014/body_model.mat (Vemulapalli et al., CVPR 2014)",
     flip_pairs=_one_based([(1, 2), (5, 6), (8, 9), (10, 11), (12, 13), (14, 15), (16, 17), (18, 19)]),
+    roles=_roles(KINECT_V1_MSR_JOINTS,
+                 pelvis="hip_center", spine="spine", neck="shoulder_center", head="head",
+                 left_shoulder="left_shoulder", right_shoulder="right_shoulder", left_hip="left_hip",
+                 right_hip="right_hip"),
 )
 
 BUILTIN_LAYOUTS: dict[str, Layout] = {

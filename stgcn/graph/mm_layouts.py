@@ -36,6 +36,9 @@ NTU_RGBD_MMACTION: dict[str, Any] = {
               "pyskl/utils/graph.py (layout 'nturgb+d': hand tip and thumb attached to the hand)",
     "bones": None,
     "flip_pairs": [[a - 1, b - 1] for a, b in _NTU_FLIP_1B],
+    "roles": {"pelvis": "spine_base", "spine": "spine_mid", "neck": "spine_shoulder", "head": "head",
+              "left_shoulder": "left_shoulder", "right_shoulder": "right_shoulder", "left_hip": "left_hip",
+              "right_hip": "right_hip"},
 }
 
 # upstream layout name -> our built-in layout name

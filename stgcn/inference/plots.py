@@ -21,6 +21,7 @@ import numpy as np
 
 from stgcn.errors import ConfigError
 from stgcn.graph.layouts import Layout, get_layout
+from stgcn.graph.roles import joint_side, name_words, split_side
 from stgcn.inference.media import IMAGE_SUFFIXES, _check_suffix, _matplotlib, _save_figure
 
 __all__ = ["reference_pose", "plot_layout", "plot_edge_importance", "edge_importance"]
@@ -47,14 +48,13 @@ _FINGERS = {"thumb": 140.0, "index": 105.0, "middle": 90.0, "ring": 75.0, "pinky
 
 
 def _named_position(name: str) -> tuple[float, float] | None:
-    n = name.lower()
+    n = "_".join(name_words(name))
     if n in _BODY:
         return _BODY[n]
-    for side, sign in (("left", 1.0), ("right", -1.0)):
-        for part in (n.removeprefix(f"{side}_"), n.removesuffix(f"_{side}")):
-            if part != n and part in _SIDED:
-                x, y = _SIDED[part]
-                return sign * x, y
+    side, part = split_side(name)
+    if side is not None and part in _SIDED:
+        x, y = _SIDED[part]
+        return (1.0 if side == "left" else -1.0) * x, y
     # hand landmarks: wrist, <finger>_<cmc|mcp|pip|ip|dip|tip>
     if n == "wrist":
         return 0.0, 0.0
@@ -100,23 +100,28 @@ def _tree_positions(layout: Layout) -> np.ndarray:
 
 def reference_pose(layout: str | Layout) -> np.ndarray:
     """2-D joint positions for drawing a layout: a standing front-view pose when every joint name is known
-    (``left_``/``right_`` body parts, head/spine names, MediaPipe hand landmarks), else a tree drawing.
+    (``left_``/``right_`` body parts by the conventions of :mod:`stgcn.graph.roles`, head/spine names, MediaPipe
+    hand landmarks; a joint with an explicit role where that role would be), else a tree drawing.
 
     Shape:
         Returns (V, 2), y up.
     """
     lay = get_layout(layout)
-    named = [_named_position(j) for j in lay.joints]
+    roles = {j: role for role, j in lay.roles}  # unknown name, known role: placed as the role
+    named = [_named_position(j) or (_named_position(roles[i]) if i in roles else None)
+             for i, j in enumerate(lay.joints)]
     if all(p is not None for p in named) and len(set(named)) == len(named):
         return np.asarray(named, dtype=np.float64)
     return _tree_positions(lay)
 
 
 def _side_colour(layout: Layout, a: int, b: int) -> str:
-    names = (layout.joints[a].lower(), layout.joints[b].lower())
-    if all("left" in n for n in names):
+    """The colour of edge ``(a, b)``: left or right when both joints are on that side
+    (:func:`stgcn.graph.roles.joint_side`: roles, names, flip partners), else the middle colour."""
+    sides = {joint_side(layout, a), joint_side(layout, b)}
+    if sides == {"left"}:
         return _LEFT
-    if all("right" in n for n in names):
+    if sides == {"right"}:
         return _RIGHT
     return _MIDDLE
 

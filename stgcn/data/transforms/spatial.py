@@ -11,6 +11,7 @@ import numpy as np
 from stgcn.data.transforms.config import CENTER_MODES, STREAMS
 from stgcn.errors import ConfigError
 from stgcn.graph.layouts import Layout
+from stgcn.graph.roles import resolve_role
 
 __all__ = ["select_persons", "normalize_2d", "center_on_joint", "view_joints", "body_rotation", "view_normalize",
            "feature_stream"]
@@ -80,26 +81,25 @@ def center_on_joint(x: np.ndarray, joint: int, mode: str = "frame", num_coords: 
     return out
 
 
-def _find(layout: Layout, *names: str) -> int | None:
-    for name in names:
-        if name in layout.joints:
-            return layout.joints.index(name)
-    return None
-
-
 def view_joints(layout: Layout) -> tuple[int, int, int, int]:
     """Joints that define the body frame for :func:`view_normalize`: (bottom, top, right, left).
+
+    Bottom is the ``pelvis``, top the ``spine`` (else the ``neck``), right/left the ``right_shoulder`` /
+    ``left_shoulder`` (else the hips): each the layout's explicit role, else the joint-name conventions
+    (:func:`stgcn.graph.roles.resolve_role`).
 
     Raises:
         ConfigError: the layout lacks a pelvis/spine joint or the two shoulders (or hips).
     """
-    bottom = _find(layout, "hip_center", "spine_base", "pelvis", "mid_hip")
-    top = _find(layout, "spine", "spine_mid", "shoulder_center", "spine_shoulder", "neck")
-    right = _find(layout, "right_shoulder", "right_hip")
-    left = _find(layout, "left_shoulder", "left_hip")
+    def role(*names: str) -> int | None:
+        return next((j for j in (resolve_role(layout, n) for n in names) if j is not None), None)
+
+    bottom, top = role("pelvis"), role("spine", "neck")
+    right, left = role("right_shoulder", "right_hip"), role("left_shoulder", "left_hip")
     if bottom is None or top is None or right is None or left is None:
         raise ConfigError(
-            f"view normalisation needs joints named hip_center/spine_base, spine/spine_mid/neck and "
+            f"view normalisation needs the roles pelvis, spine (or neck) and left/right shoulder (or hip): give "
+            f"them as 'roles' in the layout, or name the joints hip_center/pelvis, spine/neck and "
             f"left_/right_shoulder; layout {layout.name!r} has {list(layout.joints)}")
     return bottom, top, right, left
 
