@@ -134,7 +134,7 @@ MANIFEST_CASES: dict[str, Callable[[dict], object]] = {
 }
 
 
-# not clean yet: the config and store-manifest readers are outside the shared mechanisms fixed here
+# not clean yet: the config reader is outside the shared mechanisms fixed here
 KNOWN = {("train", "deep"), ("train", "non-utf8")}
 
 

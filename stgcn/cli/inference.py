@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stgcn.errors import ConfigError, StgcnError
+from stgcn.graph.identity import REMAP_CHOICES
 
 if TYPE_CHECKING:
     from stgcn.inference.predict import Predictor
@@ -69,6 +70,8 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", type=Path, help="stgcn checkpoint")
     p.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="keypoint files")
     p.add_argument("--layout", default=None, help="layout of inputs that do not name one (default: the model's)")
+    p.add_argument("--remap-joints", choices=REMAP_CHOICES, default="none",
+                   help="by-name: reorder inputs with the model's joints in another order (default: refuse)")
     _add_window_args(p, sliding_by_default=False)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_predict)
@@ -80,8 +83,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = _predictor(args)
     results = []
     for path in args.inputs:
-        for clip_input in read_clips(path, args.layout or predictor.layout):
-            clip = predictor.input_from(clip_input)
+        for clip_input in read_clips(path, args.layout or predictor.layout, remap=args.remap_joints,
+                                     target="--layout" if args.layout else "the model"):
+            clip = predictor.input_from(clip_input, remap=args.remap_joints)
             item = {"input": clip_input.name, "frames": int(clip.shape[0]),
                     **predictor.predict(clip, args.topk).to_dict()}
             if args.window is not None:

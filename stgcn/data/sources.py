@@ -26,6 +26,7 @@ from stgcn.data.readers.nw_ucla import read_nw_ucla_file
 from stgcn.data.readers.openpose import is_openpose_folder, read_openpose_folder, read_openpose_frames
 from stgcn.data.readers.utkinect import read_utkinect_sequence
 from stgcn.errors import DataError
+from stgcn.graph.identity import match_joints, remap_joints
 from stgcn.graph.layouts import Layout, get_layout
 
 __all__ = ["read_clip_file", "to_channels", "CLIP_FORMATS"]
@@ -35,7 +36,8 @@ CLIP_FORMATS = ("keypoints-json", "keypoints-npz", "openpose-folder", "openpose-
 
 
 def read_clip_file(
-    path: str | Path, layout: str | Path | Layout | dict[str, Any] | None = None
+    path: str | Path, layout: str | Path | Layout | dict[str, Any] | None = None, *, remap: str | None = None,
+    target: str = "the layout it is read as",
 ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     """Read one clip of any supported format.
 
@@ -44,8 +46,10 @@ def read_clip_file(
 
     Args:
         path: A clip file or an OpenPose JSON folder.
-        layout: The layout to read it as; required when the file does not determine one, checked (joint
-            count) otherwise.
+        layout: The layout to read it as; required when the file does not determine one, checked otherwise
+            (:func:`stgcn.graph.identity.match_joints`: the same joints in the same order).
+        remap: ``"by-name"``: reorder a clip whose layout has ``layout``'s joints in another order.
+        target: What ``layout`` is, for the error message (e.g. ``"the model"``).
 
     Returns:
         ``(keypoints, scores, meta)``. ``meta`` holds at least ``format`` (one of :data:`CLIP_FORMATS`),
@@ -58,13 +62,17 @@ def read_clip_file(
         DataError: missing, unrecognised or malformed file (one line naming it).
     """
     path = Path(path)
-    x, scores, meta = _read_any(path, layout)
+    x, scores, meta = _read_any(path, layout, remap, target)
     lay = get_layout(layout) if layout is not None else meta["layout"]
+    if meta.get("layout") is not None and meta["layout"] is not lay:  # a layout the format determines
+        index = match_joints(meta["layout"], lay, data_what=str(path), target_what=target, remap=remap)
+        x, scores = remap_joints(x, index), remap_joints(scores, index, axis=-1)
     check_keypoints(x, str(path), lay, channels=meta["channels"], scores=scores, coordinates=True)
     return x, scores, {**meta, "layout": lay}
 
 
-def _read_any(path: Path, layout: Any) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+def _read_any(path: Path, layout: Any, remap: str | None = None, target: str = ""
+              ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     """The clip at ``path`` by its name and content; ``meta["layout"]`` is the layout the file determines."""
     if path.is_dir():
         if not is_openpose_folder(path):
@@ -75,7 +83,7 @@ def _read_any(path: Path, layout: Any) -> tuple[np.ndarray, np.ndarray | None, d
         raise DataError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        x, s, meta = read_keypoints_file(path, layout)
+        x, s, meta = read_keypoints_file(path, layout, remap=remap, target=target)
         return x, s, {**meta, "format": "keypoints-npz"}
     if suffix == ".skeleton":
         x, meta = read_ntu_file(path)
@@ -96,7 +104,7 @@ def _read_any(path: Path, layout: Any) -> tuple[np.ndarray, np.ndarray | None, d
                         "folder")
     obj = read_json(path)
     if isinstance(obj, dict) and "keypoints" in obj:
-        x, s, meta = read_keypoints_file(path, layout)
+        x, s, meta = read_keypoints_file(path, layout, remap=remap, target=target)
         return x, s, {**meta, "format": "keypoints-json"}
     if isinstance(obj, dict) and "skeletons" in obj:
         x, meta = read_nw_ucla_file(path)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from stgcn.engine.checkpoint import Checkpoint, load_checkpoint
+from stgcn.engine.compat import check_store_layout
 from stgcn.errors import ConfigError
 from stgcn.graph.layouts import get_layout
 from stgcn.models.config import STGCNConfig
@@ -56,11 +57,11 @@ def finetune_model_config(config: TrainConfig, store: SkeletonStore, in_channels
 
     where = f"train.init_from {config.train.init_from}"
     ck = source.config
-    ck_layout, store_layout = get_layout(ck.graph.layout), store.layout
-    if ck_layout != store_layout:
-        raise ConfigError(f"{where}: the checkpoint's layout is {ck_layout.name!r} ({ck_layout.num_joints} joints), "
-                          f"the store's {store_layout.name!r} ({store_layout.num_joints} joints); fine-tune on a "
-                          f"store of the checkpoint's layout")
+    ck_layout = get_layout(ck.graph.layout)
+    try:
+        check_store_layout(ck, store, error=ConfigError)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}; fine-tune on a store of the checkpoint's layout") from None
     if ck.in_channels != in_channels:
         raise ConfigError(f"{where}: the checkpoint takes {ck.in_channels} channels per joint, the preprocessed "
                           f"clips of {store.path} have {in_channels} (store channels {', '.join(store.channels)})")

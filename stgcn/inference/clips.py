@@ -88,14 +88,16 @@ class ClipInput:
         return select_channels(self.keypoints, self.scores, channels if channels is not None else names)
 
 
-def read_clips(path: str | Path, layout: str | Layout | None = None) -> list[ClipInput]:
+def read_clips(path: str | Path, layout: str | Layout | None = None, *, remap: str | None = None,
+               target: str = "the layout it is read as") -> list[ClipInput]:
     """The clips in an input file of ``stgcn predict`` / ``stgcn render``.
 
     * ``.npy``: a raw array, ``(T, V, C)`` or ``(T, M, V, C)`` for one clip, or ``(N, C, T, V, M)`` for N
       clips (the original ST-GCN's data files); used as they are;
     * any single-clip file the data layer reads (:func:`stgcn.data.sources.read_clip_file`): the keypoints
       JSON/NPZ that ``stgcn pose`` writes, OpenPose folders, NW-UCLA, Kinetics-skeleton, MSR Action3D,
-      UTKinect and NTU files.
+      UTKinect and NTU files; a file that names its layout must name ``layout``'s joints in that order (or,
+      with ``remap="by-name"``, in another order: then reordered); ``target`` says what ``layout`` is.
     """
     path = Path(path)
     if path.suffix.lower() == ".npy":
@@ -107,7 +109,7 @@ def read_clips(path: str | Path, layout: str | Layout | None = None) -> list[Cli
         return [ClipInput(str(path), as_clip(arr, where=str(path)), None, meta)]
     from stgcn.data.sources import read_clip_file
 
-    keypoints, scores, meta = read_clip_file(path, layout)
+    keypoints, scores, meta = read_clip_file(path, layout, remap=remap, target=target)
     keypoints = as_clip(keypoints, where=str(path))
     if scores is not None:
         scores = np.asarray(scores, dtype=np.float32).reshape(keypoints.shape[:3])

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from stgcn.errors import ConfigError, DataError
+from stgcn.graph.layouts import BUILTIN_LAYOUTS, Layout
 
 __all__ = ["KeypointFrame", "parse_frame", "convert_layout", "LAYOUT_BY_JOINTS", "BODY_25_TO_OPENPOSE_18",
            "COCO_17_TO_OPENPOSE_18", "OPENPOSE_18_TO_COCO_17"]
@@ -119,15 +120,29 @@ def parse_frame(obj: Any, where: str = "frame") -> KeypointFrame:
     return KeypointFrame(arr, None if frame is None else int(frame), None if time is None else float(time), size)
 
 
-def convert_layout(people: np.ndarray, target: str, source: str | None = None) -> np.ndarray:
+def _builtin_name(target: str | Layout) -> str:
+    """The built-in layout a model's layout is (by its joints, in order: a renamed copy counts, a custom layout
+    that reuses a built-in's name with other joints does not), else its own name."""
+    if isinstance(target, str):
+        return target
+    for name, builtin in BUILTIN_LAYOUTS.items():
+        if builtin.joints == target.joints:
+            return name
+    return target.name if target.name not in BUILTIN_LAYOUTS else f"{target.name} (custom)"
+
+
+def convert_layout(people: np.ndarray, target: str | Layout, source: str | None = None) -> np.ndarray:
     """People's keypoints from their layout (``source``, else from the joint count) to ``target``.
 
     Supported: the same layout; BODY_25 -> OpenPose-18 / COCO-17; COCO-17 <-> OpenPose-18 (the neck is the
     shoulders' midpoint with the smaller score); MediaPipe-33 -> any (:func:`stgcn.inference.pose.landmarks_to_layout`).
+    A :class:`~stgcn.graph.layouts.Layout` target is matched to a built-in by its joints (names, in order), not its
+    name, so a custom layout that reuses a built-in's name with other joints is refused.
 
     Shape:
         people: (P, J, 3) ``x, y, score`` -> (P, V, 3).
     """
+    target = _builtin_name(target)
     people = np.asarray(people, dtype=np.float32)
     if source is None:
         if people.shape[1] not in LAYOUT_BY_JOINTS:

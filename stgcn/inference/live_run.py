@@ -36,7 +36,7 @@ def frame_people(frame: Frame, estimator: Any, layout: Layout) -> np.ndarray:
     if frame.people is not None:
         if frame.people.size == 0:
             return np.zeros((0, layout.num_joints, 3), np.float32)
-        return convert_layout(frame.people, layout.name)
+        return convert_layout(frame.people, layout)
     from stgcn.inference.pose import landmarks_to_layout
 
     if estimator is None:

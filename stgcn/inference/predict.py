@@ -62,6 +62,7 @@ from stgcn.data.mm_pipeline import MMPipelineConfig, apply_mm_pipeline, clip_ann
 from stgcn.data.transforms import PreprocessConfig, build_transform, take_frames, temporal_indices
 from stgcn.engine.checkpoint import Checkpoint, load_checkpoint, preprocess_from_dict
 from stgcn.errors import ConfigError, DataError
+from stgcn.graph.identity import match_joints, remap_joints
 from stgcn.graph.layouts import Layout, get_layout
 from stgcn.inference.clips import ClipInput, as_clip, read_clips
 from stgcn.inference.convention import check_coordinates, pixels_to_model
@@ -178,18 +179,23 @@ class Predictor:
             logger.info("the clip has no scores; the model's score channel is set to 1")
         return channels
 
-    def input_from(self, clip: ClipInput) -> np.ndarray:
+    def input_from(self, clip: ClipInput, *, remap: str | None = None) -> np.ndarray:
         """A clip read from a file (:func:`read_clips`) as this model's raw input: its channels assembled
         (:meth:`input_channels`) and pixel coordinates brought to the model's convention
         (:func:`fit_image_coordinates`) when the file gives the image size (Kinetics-skeleton JSON: coordinates in
         [0, 1], an image size of 1 x 1). Raw ``.npy`` arrays pass as they are.
 
+        A clip whose file names a layout must have the model's joints in its order
+        (:func:`stgcn.graph.identity.match_joints`; ``remap="by-name"`` reorders the same joints).
+
         Shape:
             Returns (T, M, V, C).
         """
+        index = None if clip.meta.get("layout") is None else match_joints(
+            clip.meta["layout"], self.layout, data_what=clip.name, target_what="the model", remap=remap)
         coords = clip.meta.get("channels")
         if coords is None:
-            return clip.keypoints
+            return remap_joints(clip.keypoints, index)
         channels = self.input_channels(coords, clip.scores is not None)
         x = clip.array(channels)
         image_size = clip.meta.get("image_size")
@@ -197,7 +203,7 @@ class Predictor:
             image_size = (1.0, 1.0)  # Kinetics-skeleton coordinates are fractions of the frame
         if image_size is not None:
             x = fit_image_coordinates(x, tuple(image_size), self.preprocess, channels)
-        return x
+        return remap_joints(x, index)
 
     def _pad_raw(self, clip: np.ndarray, where: str) -> np.ndarray:
         """Apply the short-window policy to raw frames (T, M, V, C) when the model input keeps T."""

@@ -25,6 +25,7 @@ import numpy as np
 
 from stgcn.data.channels import is_score
 from stgcn.errors import ConfigError, DataError
+from stgcn.graph.identity import match_joints
 from stgcn.graph.layouts import Layout, get_layout
 from stgcn.inference.clips import as_clip, read_clips
 from stgcn.inference.media import (
@@ -203,14 +204,15 @@ def render_file(path: str | Path, out: str | Path, *, checkpoint: str | Path | N
     from stgcn.inference.predict import Predictor
 
     predictor = Predictor.from_checkpoint(checkpoint) if checkpoint is not None else None
+    read_as: str | Layout | None = layout
     if layout is None and predictor is not None:
-        layout = predictor.layout.name
-    clips = read_clips(path, layout)
+        read_as = predictor.layout  # the checkpoint's own layout, inline when custom
+    clips = read_clips(path, read_as, target="--layout" if layout is not None else "the checkpoint")
     if len(clips) != 1:
         raise DataError(f"{path}: holds {len(clips)} clips; render takes a file with one clip")
     item = clips[0]
     name, meta = item.name, item.meta
-    lay = layout or meta.get("layout")
+    lay = read_as or meta.get("layout")
     if lay is None:
         raise ConfigError(f"{path}: the file does not name its layout; pass --layout (one of the built-ins or a "
                           f"layout file) or --checkpoint")
@@ -223,9 +225,7 @@ def render_file(path: str | Path, out: str | Path, *, checkpoint: str | Path | N
     title = f"{Path(name).name} ({lay.name})"
     summary: dict[str, Any] = {"out": str(out), "layout": lay.name, "prediction": None}
     if predictor is not None:
-        if predictor.layout.num_joints != lay.num_joints:
-            raise DataError(f"{path}: layout {lay.name!r} has {lay.num_joints} joints; the checkpoint's layout "
-                            f"{predictor.layout.name!r} has {predictor.layout.num_joints}")
+        match_joints(lay, predictor.layout, data_what=str(path), target_what="the checkpoint")
         model_input = predictor.input_from(item)
         whole = predictor.predict(model_input)
         windows = predictor.sliding_window(model_input, window, stride)

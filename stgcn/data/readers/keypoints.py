@@ -11,11 +11,17 @@ This is how MediaPipe, YOLO-pose, RTMPose or OpenPose users bring their own clip
      "label": "waving",                          # optional: class name or class index
      "split": "train",                           # optional
      "channels": ["x", "y"],                     # optional; default x, y (C = 2) or x, y, z (C = 3)
-     "image_size": [1920, 1080]}                 # optional (width, height), informative
+     "image_size": [1920, 1080],                 # optional (width, height), informative
+     "layout_fingerprint": "635ae410a6d4ee65"}   # optional: written by save_keypoints, checked when read
 
 **Keypoints NPZ**: the same keys as arrays (``keypoints``, ``scores``; ``layout``, ``label``, ``split`` as 0-d
 string or integer arrays; ``channels`` a 1-d string array). Saved with ``np.savez``; read with
 ``allow_pickle=False``.
+
+A clip read "as" another layout (``layout=`` of :func:`read_keypoints_file`: the model's, the store's) must declare
+that layout's joints in the same order, or none (:func:`stgcn.graph.identity.match_joints`); with
+``remap="by-name"`` the same joints in another order are reordered. A declared layout that does not resolve (an
+unknown name, a missing file) is an error even then.
 
 The OpenPose per-frame JSON folders live in :mod:`stgcn.data.readers.openpose` and ``stgcn prepare keypoints``
 (folders of clips) in :mod:`stgcn.data.readers.keypoints_folder`; this module re-exports the OpenPose readers.
@@ -39,6 +45,7 @@ from stgcn.data.readers.openpose import (
     read_openpose_frames,
 )
 from stgcn.errors import ConfigError, DataError
+from stgcn.graph.identity import check_recorded_fingerprint, match_joints, remap_joints
 from stgcn.graph.layouts import BUILTIN_LAYOUTS, Layout, get_layout
 from stgcn.utils.atomic import atomic_open, atomic_write_text
 from stgcn.utils.checks import is_int
@@ -102,17 +109,26 @@ def _load_npz(path: Path) -> dict[str, Any]:
 
 
 def read_keypoints_file(
-    path: str | Path, layout: str | Path | Layout | dict[str, Any] | None = None
+    path: str | Path, layout: str | Path | Layout | dict[str, Any] | None = None, *, remap: str | None = None,
+    target: str = "the layout it is read as",
 ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     """Read one keypoints JSON or NPZ clip.
 
     Args:
         path: The ``.json`` or ``.npz`` file.
-        layout: Overrides the file's layout (then the file needs none).
+        layout: The layout to read the clip as: the layout of a file that names none; a file that names one
+            must name one of the same joints in the same order (module docstring).
+        remap: ``"by-name"``: reorder a file whose layout has ``layout``'s joints in another order.
+        target: What ``layout`` is, for the error message (e.g. ``"the model"``).
 
     Returns:
-        ``(keypoints, scores, meta)``; meta has ``layout`` (Layout), ``channels``, ``label``, ``split``,
-        ``image_size`` and ``name``.
+        ``(keypoints, scores, meta)``; meta has ``layout`` (Layout: the one the returned data is in),
+        ``declared_layout`` (the file's own, or None), ``channels``, ``label``, ``split``, ``image_size`` and
+        ``name``.
+
+    Raises:
+        DataError: a malformed file, a declared layout that does not resolve or whose recorded fingerprint
+            differs, or one that does not match ``layout`` (one line naming both layouts).
 
     Shape:
         keypoints: (T, M, V, C) float32; scores: (T, M, V) float32 or None
@@ -146,22 +162,27 @@ def read_keypoints_file(
         raise DataError(f"{where}: no 'keypoints' entry; expected keypoints (T, M, V, C)")
     x = numeric_array(data["keypoints"], where, "keypoints")
     scores = None if data.get("scores") is None else numeric_array(data["scores"], where, "scores")
-    if layout is not None:
-        lay = get_layout(layout)
-    elif layout_value is None:
+    declared = None if layout_value is None else _resolve_layout(layout_value, path.parent, where)
+    if declared is not None:
+        check_recorded_fingerprint(declared, _scalar(data.get("layout_fingerprint"), where, "layout_fingerprint"),
+                                   where)
+    if layout is None and declared is None:
         raise DataError(f"{where}: no 'layout'; give one in the file or pass the layout (--layout)")
-    else:
-        lay = _resolve_layout(layout_value, path.parent, where)
+    lay = declared if declared is not None else get_layout(layout)  # type: ignore[arg-type]
     if channels is None:
         channels = default_channels(x.shape[-1]) if x.ndim == 4 else []
     check_keypoints(x, where, lay, channels=list(channels), scores=scores, coordinates=True)
+    if declared is not None and layout is not None:
+        wanted = get_layout(layout)
+        index = match_joints(declared, wanted, data_what=where, target_what=target, remap=remap)
+        x, scores, lay = remap_joints(x, index), remap_joints(scores, index, axis=-1), wanted
     image_size = data.get("image_size")
     if image_size is not None:
         size = numeric_array(image_size, where, "image_size")
         if size.shape != (2,) or not (size > 0).all():
             raise DataError(f"{where}: 'image_size' must be [width, height] > 0")
         image_size = [float(size[0]), float(size[1])]
-    meta = {"name": path.stem, "layout": lay, "channels": list(channels),
+    meta = {"name": path.stem, "layout": lay, "declared_layout": declared, "channels": list(channels),
             "label": _scalar(data.get("label"), where, "label"), "split": _scalar(data.get("split"), where, "split"),
             "image_size": image_size}
     return x, scores, meta
@@ -191,7 +212,8 @@ def save_keypoints(
                     scores=None if scores is None else np.asarray(scores, dtype=np.float32))
     layout_entry: Any = lay.name if BUILTIN_LAYOUTS.get(lay.name) == lay else lay.to_dict()
     if path.suffix.lower() == ".json":
-        obj: dict[str, Any] = {"keypoints": x.tolist(), "layout": layout_entry, "channels": chans}
+        obj: dict[str, Any] = {"keypoints": x.tolist(), "layout": layout_entry, "layout_fingerprint": lay.fingerprint,
+                               "channels": chans}
         if scores is not None:
             obj["scores"] = np.asarray(scores, dtype=np.float32).tolist()
         for key, value in (("label", label), ("split", split), ("image_size", image_size)):
@@ -200,6 +222,7 @@ def save_keypoints(
         atomic_write_text(path, json.dumps(obj))
     elif path.suffix.lower() == ".npz":
         arrays: dict[str, Any] = {"keypoints": x, "channels": np.array(chans),
+                                  "layout_fingerprint": np.array(lay.fingerprint),
                                   "layout": np.array(layout_entry if isinstance(layout_entry, str)
                                                      else json.dumps(layout_entry))}
         if scores is not None:

@@ -6,6 +6,12 @@ header ``name,label[,split]``) or else from the file; its split from the CSV, el
 sub-folder of SRC it lies in (``SRC/train/...``), else ``all``. Class names come from ``--class-names``, else
 the sorted string labels (or ``class_<i>`` for integer labels). The store's channels are the coordinates
 plus ``score`` when the clips have scores; all clips must agree in layout and channels.
+
+Layouts: with ``--layout`` every clip file that names a layout must name one of the same joints in the same order
+(files that name none are read as it); without it the first clip's layout is the store's and every other clip
+must name the same layout identity (joints, edges, centre: :mod:`stgcn.graph.identity`). A mismatch is one error
+naming both files and layouts. ``--remap-joints by-name`` reorders clips whose layout has the same joint names in
+another order.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from stgcn.data.readers.base import (
 from stgcn.data.readers.keypoints import read_keypoints_file
 from stgcn.data.readers.openpose import is_openpose_folder, read_openpose_folder
 from stgcn.errors import DataError
+from stgcn.graph.identity import REMAP_CHOICES, check_remap, match_joints
 from stgcn.graph.layouts import Layout, get_layout
 from stgcn.utils.checks import is_int
 
@@ -84,18 +91,18 @@ def _find_clips(src: Path) -> list[tuple[Path, str]]:
     return clips
 
 
-def _read_clip(path: str, kind: str, layout: Any, max_persons: int
+def _read_clip(path: str, kind: str, layout: Any, max_persons: int, remap: str = "none", target: str = ""
                ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     if kind == "openpose":
         return read_openpose_folder(path, layout, max_persons=max_persons)
-    return read_keypoints_file(path, layout)
+    return read_keypoints_file(path, layout, remap=remap, target=target or "the store")
 
 
 def _work(unit: list[tuple[str, str, int, tuple[str, ...]]], *, layout: Layout, channels: list[str],
-          with_scores: bool, max_persons: int) -> list[ClipRecord | Skipped]:
+          with_scores: bool, max_persons: int, remap: str = "none") -> list[ClipRecord | Skipped]:
     out: list[ClipRecord | Skipped] = []
     for path, kind, label, splits in unit:
-        x, scores, meta = _read_clip(path, kind, layout, max_persons)
+        x, scores, meta = _read_clip(path, kind, layout, max_persons, remap)
         coords = channels[:-1] if with_scores else channels
         if meta["channels"] != coords:
             raise DataError(f"{path}: channels {meta['channels']}; other clips have {coords}")
@@ -114,6 +121,7 @@ def plan_keypoints(
     labels: str | Path | None = None,
     class_names: str | Path | Sequence[str] | None = None,
     max_persons: int | None = None,
+    remap_joints: str = "none",
     chunk: int = 32,
 ) -> SourcePlan:
     """Plan the conversion of a folder of keypoints clips and OpenPose folders (rules in the module doc).
@@ -124,6 +132,8 @@ def plan_keypoints(
         labels: CSV with header ``name,label[,split]``.
         class_names: File with one name per line, or the names.
         max_persons: Persons kept per clip (default: the most in a clip file; 2 for OpenPose folders).
+        remap_joints: ``"by-name"``: reorder clips whose layout has the store layout's joints in another order;
+            ``"none"``: refuse them.
         chunk: Clips per work unit.
     """
     src = Path(src)
@@ -135,18 +145,21 @@ def plan_keypoints(
     if not clips:
         raise DataError(f"{src}: no keypoints clip (.json/.npz) or OpenPose folder (*_keypoints.json) found")
     table = read_labels_csv(labels) if labels is not None else None
+    remap = check_remap(remap_joints)
     lay = get_layout(layout) if layout is not None else None
+    target = "--layout" if lay is not None else ""
     infos = []
     persons = 0
     channels: list[str] | None = None
     with_scores: bool | None = None
     for path, kind in clips:
         name = path.name if kind == "openpose" else path.stem
-        x, scores, meta = _read_clip(str(path), kind, lay, max_persons or 2)
+        x, scores, meta = _read_clip(str(path), kind, lay, max_persons or 2, remap, target)
         if lay is None:
-            lay = meta["layout"]
-        elif meta["layout"].joints != lay.joints:
-            raise DataError(f"{path}: layout {meta['layout'].name!r} differs from the first clip's {lay.name!r}")
+            lay, target = meta["layout"], f"the first clip ({path})"
+        elif layout is None and meta.get("declared_layout") is not None:  # clip vs the first clip: one identity
+            match_joints(meta["declared_layout"], lay, data_what=str(path), target_what=target, remap=remap,
+                         graph=True)
         coords = meta["channels"]
         if channels is None:
             channels, with_scores = coords, scores is not None
@@ -201,7 +214,7 @@ def plan_keypoints(
         class_names=names_list,
         num_persons=m,
         units=chunked(items, chunk),
-        work=partial(_work, layout=lay, channels=all_channels, with_scores=with_scores, max_persons=m),
+        work=partial(_work, layout=lay, channels=all_channels, with_scores=with_scores, max_persons=m, remap=remap),
         splits=splits,
         source={"format": "keypoints", "path": str(src.resolve()),
                 "labels": str(labels) if labels is not None else "from the files"},
@@ -220,6 +233,8 @@ FORMAT = DatasetFormat(
         ReaderOption("class_names", Path, None, "text file of class names, one per line", accepts=(list, tuple)),
         ReaderOption("max_persons", int, None,
                      "persons kept per clip (default: the most in a clip file; 2 for OpenPose folders)", minimum=1),
+        ReaderOption("remap_joints", str, "none", "reorder clips whose layout has the same joint names in another "
+                     "order (by-name) or refuse them (none)", choices=REMAP_CHOICES),
         ReaderOption("chunk", int, 32, "clips per work unit", minimum=1, cli=False),
     ),
 )
