@@ -124,7 +124,7 @@ def test_k_clip_testing_averages_the_clips(setup):
 def test_evaluate_rejects_a_store_of_another_layout(setup, tmp_path):
     root, _, _ = setup
     other = make_synthetic_store(tmp_path / "coco", num_classes=3, clips_per_class=3, layout="coco-17")
-    with pytest.raises(DataError, match="17 joints; the model expects 20"):
+    with pytest.raises(DataError, match=r"'coco-17' \(17 joints.*the model expects 'kinect-v1' \(20 joints"):
         evaluate(root / "model.pt", other)
 
 
@@ -176,8 +176,10 @@ def test_one_store_compatibility_check(tmp_path):
     st = make_synthetic_store(tmp_path / "s", num_classes=3, clips_per_class=3, layout="kinect-v1", seed=0)
     ok = STGCNConfig(num_classes=3, in_channels=3, graph=GraphConfig("kinect-v1"))
     check_store_fits(ok, st, 3)
-    with pytest.raises(DataError, match="has 20 joints; the model expects 17 joints"):
+    with pytest.raises(DataError, match=r"'kinect-v1' \(20 joints.*the model expects 'coco-17' \(17 joints"):
         check_store_fits(STGCNConfig(num_classes=3, graph=GraphConfig("coco-17")), st)
+    with pytest.raises(DataError, match="'kinect-v1-msr'.*the same joints in another order"):
+        check_store_fits(STGCNConfig(num_classes=3, graph=GraphConfig("kinect-v1-msr")), st)
     with pytest.raises(ConfigError, match="the store has 3 classes; the model predicts 2"):
         check_store_fits(STGCNConfig(num_classes=2, graph=GraphConfig("kinect-v1")), st, error=ConfigError)
     with pytest.raises(DataError, match="preprocessed clips have 2 channels; the model expects 3"):
