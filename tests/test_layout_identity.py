@@ -361,3 +361,31 @@ def test_full_disk_on_tmpfs_leaves_nothing(tmp_path, capsys):
         assert list(mnt.iterdir()) == []
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_checkpoint_records_and_checks_the_fingerprint(tmp_path):
+    import torch
+
+    from stgcn.engine.checkpoint import load_checkpoint
+    from stgcn.errors import CheckpointError
+
+    path = small_checkpoint(tmp_path / "m.pt", layout="kinect-v1")
+    raw = torch.load(path, weights_only=True)
+    assert raw["layout_fingerprint"] == get_layout("kinect-v1").fingerprint
+    torch.save({**raw, "layout_fingerprint": "2" * 16}, path)
+    with pytest.raises(CheckpointError, match="recorded layout fingerprint 2222222222222222 differs"):
+        load_checkpoint(path)
+    torch.save({k: v for k, v in raw.items() if k != "layout_fingerprint"}, path)  # an older checkpoint
+    assert load_checkpoint(path).config.graph.layout == "kinect-v1"
+
+
+def test_predict_checks_the_layout_a_file_format_implies(tmp_path, capsys):
+    from .source_writers import msr_text
+
+    ckpt = small_checkpoint(tmp_path / "m.pt", layout="kinect-v1")
+    x = np.random.default_rng(0).uniform(0.5, 2.0, size=(40, 20, 3)).astype(np.float32)
+    path = tmp_path / "a01_s01_e01_skeleton3D.txt"
+    path.write_text(msr_text(x))
+    line = _error_line(capsys, ["predict", str(ckpt), str(path)])
+    assert "a01_s01_e01_skeleton3D.txt is in layout 'kinect-v1-msr'" in line and "the model expects 'kinect-v1'" in line
+    assert main(["predict", str(ckpt), str(path), "--remap-joints", "by-name"]) == 0

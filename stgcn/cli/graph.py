@@ -25,6 +25,7 @@ def add_graph_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     from stgcn.graph.partitions import Graph
+    from stgcn.graph.roles import ROLES, resolve_role
 
     g = Graph(args.layout, args.strategy, args.max_hop, args.dilation, args.normalization)
     lay = g.layout
@@ -36,15 +37,19 @@ def cmd_graph(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"wrote {args.plot}")
     partitions = [{"name": name, "nonzero": int((g.A[k] != 0).sum())} for k, name in enumerate(g.partition_names)]
+    roles = {role: lay.joints[j] for role in ROLES if (j := resolve_role(lay, role)) is not None}
     if args.json:
-        print(json.dumps({"layout": lay.name, "V": g.V, "K": g.K, "center": lay.center,
-                          "edges": [list(e) for e in lay.edges], "partitions": partitions}))
+        print(json.dumps({"layout": lay.name, "fingerprint": lay.fingerprint, "V": g.V, "K": g.K,
+                          "center": lay.center, "edges": [list(e) for e in lay.edges], "partitions": partitions,
+                          "roles": roles}))
         return 0
     print(f"layout         {lay.name}  ({lay.source})" if lay.source else f"layout         {lay.name}")
+    print(f"fingerprint    {lay.fingerprint}")
     print(f"V (joints)     {g.V}")
     print(f"K (partitions) {g.K}   strategy={g.strategy} max_hop={g.max_hop} dilation={g.dilation} "
           f"normalization={g.normalization}")
     print(f"center         {lay.center} ({lay.joints[lay.center]})")
+    print("roles          " + (", ".join(f"{r}={j}" for r, j in roles.items()) or "(none)"))
     print(f"edges ({len(lay.edges)}):")
     for a, b in lay.edges:
         print(f"  {a:>3} {lay.joints[a]:<18} -- {b:>3} {lay.joints[b]}")

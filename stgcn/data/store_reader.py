@@ -194,6 +194,7 @@ def describe_store(store: SkeletonStore) -> dict[str, Any]:
         "path": str(store.path),
         "source": store.manifest.get("source", {}),
         "layout": store.layout.name,
+        "layout_fingerprint": store.layout.fingerprint,
         "num_joints": store.layout.num_joints,
         "channels": store.channels,
         "num_persons": store.num_persons,

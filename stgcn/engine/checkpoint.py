@@ -6,7 +6,8 @@ File layout (a dict saved with ``torch.save``, loadable with ``torch.load(weight
     {"format": "stgcn", "format_version": 1,
      "config": STGCNConfig.to_dict(), "class_names": [...] | None,
      "preprocess": PreprocessConfig.to_dict() | {"kind": "mm_pipeline", **MMPipelineConfig.to_dict()} | None,
-     "metadata": {...}, "state_dict": {...}, "sha256": "<hex digest of the state_dict tensors and the config>"}
+     "metadata": {...}, "state_dict": {...}, "sha256": "<hex digest of the state_dict tensors and the config>",
+     "layout_fingerprint": "<16 hex digits: stgcn.graph.identity; checked at load, absent in older files>"}
 
 A ``preprocess`` mapping without ``kind`` (every file written before MM pipelines existed) is a
 ``PreprocessConfig``; ``kind: mm_pipeline`` is the MMAction2/PYSKL test pipeline of a converted checkpoint.
@@ -28,6 +29,8 @@ import torch
 from stgcn.data.mm_pipeline import MMPipelineConfig
 from stgcn.data.transforms import PreprocessConfig
 from stgcn.errors import CheckpointError, ConfigError
+from stgcn.graph.identity import check_recorded_fingerprint
+from stgcn.graph.layouts import get_layout
 from stgcn.models.config import STGCNConfig
 from stgcn.models.stgcn import STGCN
 from stgcn.utils.atomic import atomic_write_bytes
@@ -131,6 +134,7 @@ def save_checkpoint(path: str | Path, model: STGCN, *, class_names: list[str] | 
         "metadata": dict(metadata or {}),
         "state_dict": state,
         HASH_ALGORITHM: content_digest(state, config),
+        "layout_fingerprint": get_layout(model.config.graph.layout).fingerprint,
     }, path)
 
 
@@ -204,6 +208,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: invalid model config ({e})") from None
     if not config.is_resolved:
         raise CheckpointError(f"{path}: invalid model config (num_classes, in_channels and graph.layout must be set)")
+    check_recorded_fingerprint(get_layout(config.graph.layout), obj.get("layout_fingerprint"), str(path),
+                               error=CheckpointError)
     model = STGCN(config)
     try:
         model.load_state_dict(obj["state_dict"], strict=True)
