@@ -82,9 +82,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     print(f"store       {info['path']}")
     print(f"source      {info['source'].get('format', '?')}  {info['source'].get('path', '')}")
-    print(f"layout      {info['layout']} ({info['num_joints']} joints, fingerprint {info['layout_fingerprint']}), "
-          f"channels {','.join(info['channels'])}, "
+    print(f"layout      {info['layout']} ({info['num_joints']} joints), channels {','.join(info['channels'])}, "
           f"persons {info['num_persons']}, dtype {info['dtype']}")
+    print(f"fingerprint {info['layout_fingerprint']} (the layout's identity)")
     print(f"clips       {info['clips']}  frames {info['frames']}  size {info['bytes'] / 1e6:.1f} MB")
     ls = info["length"]
     print(f"length      min {ls['min']}  median {ls['median']:g}  mean {ls['mean']:.1f}  max {ls['max']}")

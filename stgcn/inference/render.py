@@ -27,6 +27,7 @@ from stgcn.data.channels import is_score
 from stgcn.errors import ConfigError, DataError
 from stgcn.graph.identity import match_joints
 from stgcn.graph.layouts import Layout, get_layout
+from stgcn.graph.roles import resolve_role
 from stgcn.inference.clips import as_clip, read_clips
 from stgcn.inference.media import (
     ANIMATION_SUFFIXES,
@@ -71,15 +72,19 @@ def _orientation(xyz: np.ndarray, valid: np.ndarray, layout: Layout) -> tuple[in
     """``(horizontal axis, its sign, vertical axis, its sign)`` for an upright camera view.
 
     Up is the coordinate axis along which the head-like joints are farthest from the foot-like ones (on
-    average over the clip); without such joints, the second axis pointing down (image coordinates). 2-D data
-    keeps its x axis. For 3-D data the remaining axis is the depth; when the skeleton lies clearly on one
-    side of the origin along it (a camera frame: depth > 0), the frame is taken as right-handed and the
+    average over the clip; by name, else the head/neck and pelvis/hip roles of the layout); without such joints,
+    the second axis pointing down (image coordinates). 2-D data keeps its x axis. For 3-D data the remaining
+    axis is the depth; when the skeleton lies clearly on one side of the origin along it (a camera frame:
+    depth > 0), the frame is taken as right-handed and the
     horizontal direction is ``depth x up``, which shows the scene as the camera saw it (Kinect's x, which
     points to the sensor's left, is mirrored; an x-right, y-down, z-forward frame is kept).
     """
     names = [j.lower() for j in layout.joints]
     top = [i for i, n in enumerate(names) if any(k in n for k in ("head", "nose", "eye", "ear", "neck"))]
     bottom = [i for i, n in enumerate(names) if any(k in n for k in ("ankle", "foot", "heel", "knee", "hip"))]
+    # names that say nothing: the layout's roles (explicit, else by name: stgcn.graph.roles)
+    top = top or [j for r in ("head", "neck") if (j := resolve_role(layout, r)) is not None]
+    bottom = bottom or [j for r in ("pelvis", "left_hip", "right_hip") if (j := resolve_role(layout, r)) is not None]
     d = xyz.shape[-1]
     up_axis, up_sign = 1, -1.0
     if top and bottom:
