@@ -128,7 +128,8 @@ def plan_keypoints(
 
     Args:
         src: The folder.
-        layout: Layout of every clip (overrides the files').
+        layout: The store's layout: files that name none are read as it; files that name one must name its
+            joints in its order (module docstring).
         labels: CSV with header ``name,label[,split]``.
         class_names: File with one name per line, or the names.
         max_persons: Persons kept per clip (default: the most in a clip file; 2 for OpenPose folders).
@@ -227,7 +228,8 @@ FORMAT = DatasetFormat(
     src_help="folder of clip files / OpenPose folders (optionally in split sub-folders)",
     plan=plan_keypoints,
     options=(
-        ReaderOption("layout", str, None, "layout name or file (default: from the files)",
+        ReaderOption("layout", str, None, "layout name or file of the store; clip files that name a layout must "
+                     "match it (default: the first clip's)",
                      accepts=(Path, Layout, dict)),
         ReaderOption("labels", Path, None, "CSV with columns name,label[,split]"),
         ReaderOption("class_names", Path, None, "text file of class names, one per line", accepts=(list, tuple)),
