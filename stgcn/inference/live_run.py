@@ -18,7 +18,7 @@ import numpy as np
 
 from stgcn.graph.layouts import Layout
 from stgcn.inference.keypoint_formats import convert_layout
-from stgcn.inference.live import LivePipeline, StageTimes
+from stgcn.inference.live import LivePipeline, StageClock, StageTimes
 from stgcn.inference.sources import Frame
 
 __all__ = ["run_live", "frame_people", "draw_people"]
@@ -90,19 +90,23 @@ def run_live(source: Any, pipeline: LivePipeline, *, emit: Callable[[dict[str, A
     labels: dict[int, str] = {}
     gap_start: int | None = None
     it = iter(source)
+    start = 0.0
     try:
         pipeline.warm_up()
+        start = time.perf_counter()
+        clock = StageClock()
         while True:
-            t0 = time.perf_counter()
             try:
                 frame = next(it)
             except StopIteration:
                 break
-            t1 = time.perf_counter()
+            wall_s, cpu_s = clock.lap()
+            times.decode += wall_s
+            times.decode_cpu += cpu_s
             people = frame_people(frame, estimator, layout)
-            t2 = time.perf_counter()
-            times.decode += t1 - t0
-            times.pose += t2 - t1
+            wall_s, cpu_s = clock.lap()
+            times.pose += wall_s
+            times.pose_cpu += cpu_s
             if len(people) == 0 and gap_start is None:
                 gap_start = frame.index
             elif len(people) and gap_start is not None:
@@ -125,11 +129,14 @@ def run_live(source: Any, pipeline: LivePipeline, *, emit: Callable[[dict[str, A
                     writer.write(img)
                 if show and _show(img):
                     break
+            clock.lap()  # tracking and the model are timed by the pipeline, drawing by nobody
     except KeyboardInterrupt:
         logger.info("interrupted at frame %d; closing the tracks", times.frames)
     finally:
         for event in pipeline.close():
             emit(event)
+        if start:
+            times.wall += time.perf_counter() - start
         if writer is not None:
             writer.close()
             logger.info("wrote %s (%d frames)", out, writer.frames)

@@ -125,8 +125,7 @@ class VideoSource:
             gen = imageio_ffmpeg.read_frames(self.spec)
             meta = next(gen)
         except (OSError, RuntimeError, StopIteration) as e:
-            reason = str(e).splitlines()[0] if str(e) else "no frames"
-            raise DataError(f"cannot open {self._what()}: {reason}") from None
+            raise DataError(f"cannot open {self._what()}: {_ffmpeg_reason(e)}") from None
         self._ffmpeg = gen
         self.fps = float(meta.get("fps") or 30.0)
         self.size = tuple(int(s) for s in meta["size"])  # type: ignore[assignment]
@@ -266,6 +265,17 @@ def open_source(spec: str, *, realtime: bool = False, max_frames: int | None = N
     if source_kind(spec) == "keypoints":
         return KeypointSource(spec, fps=fps, image_size=image_size, max_frames=max_frames)
     return VideoSource(spec, realtime=realtime, max_frames=max_frames, reconnect=reconnect)
+
+
+def _ffmpeg_reason(error: BaseException) -> str:
+    """One line from an imageio-ffmpeg error: FFmpeg's last message (e.g. ``Connection refused``) when the error
+    carries FFmpeg's output, else the error's first line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return "no frames"
+    if "=== stderr ===" in lines:
+        return f"{lines[0]} ({lines[-1]})" if lines[-1] != "=== stderr ===" else lines[0]
+    return lines[0]
 
 
 def _cv2_or_none() -> Any:
