@@ -51,3 +51,34 @@ def test_unreachable_url_is_one_line(no_cv2):
     message = str(info.value)
     assert message.startswith("cannot open stream rtsp://127.0.0.1:9/none: ") and "\n" not in message
     assert "Connection refused" in message or "meta" in message
+
+
+def test_prefetch_reads_ahead_in_order_and_passes_errors():
+    from stgcn.inference.sources import Prefetch
+
+    with Prefetch(range(50), depth=3) as frames:
+        assert list(frames) == list(range(50))
+
+    def failing():
+        yield 1
+        raise DataError("stream broke")
+
+    got = []
+    with pytest.raises(DataError, match="stream broke"), Prefetch(failing()) as frames:
+        for f in frames:
+            got.append(f)
+    assert got == [1]
+
+
+def test_prefetch_close_stops_an_endless_source():
+    import itertools
+    import threading
+
+    from stgcn.inference.sources import Prefetch
+
+    prefetch = Prefetch(itertools.count(), depth=2)
+    it = iter(prefetch)
+    assert [next(it) for _ in range(5)] == [0, 1, 2, 3, 4]
+    prefetch.close()
+    assert not prefetch._thread.is_alive()
+    assert "stgcn-decode" not in {t.name for t in threading.enumerate()}

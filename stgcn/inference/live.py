@@ -54,9 +54,10 @@ class StageTimes:
     ``decode``, ``pose``, ``tracking`` and ``stgcn`` are wall seconds of each stage's own work; the ``*_cpu``
     fields the CPU seconds of the thread that did it (``time.thread_time``, which other processes on the machine
     inflate far less than wall time). With the model in a background thread (``LivePipeline(background=True)``)
-    ``stgcn`` overlaps the other stages, so the frame rate is ``frames / wall`` (the loop's wall time, set by
-    :func:`stgcn.inference.live_run.run_live`), not the sum of the stages; ``stgcn_wait`` is the time the loop
-    waited for the model (at the end of the source).
+    ``stgcn`` overlaps the other stages, and so does ``decode`` when the frames are read ahead in a thread
+    (:class:`stgcn.inference.sources.Prefetch`), so the frame rate is ``frames / wall`` (the loop's wall time, set
+    by :func:`stgcn.inference.live_run.run_live`), not the sum of the stages; ``stgcn_wait`` and ``decode_wait``
+    are the times the loop waited for the model (at the end of the source) and for a frame.
     """
 
     decode: float = 0.0
@@ -68,6 +69,7 @@ class StageTimes:
     tracking_cpu: float = 0.0
     stgcn_cpu: float = 0.0
     stgcn_wait: float = 0.0
+    decode_wait: float = 0.0
     frames: int = 0
     forward_passes: int = 0
     warmup: float = 0.0
@@ -83,6 +85,7 @@ class StageTimes:
         total = self.decode + self.pose + self.tracking + self.stgcn
         out["total_ms_per_frame"] = round(1000 * total / per, 3)
         out["stgcn_wait_ms_per_frame"] = round(1000 * self.stgcn_wait / per, 3)
+        out["decode_wait_ms_per_frame"] = round(1000 * self.decode_wait / per, 3)
         wall = self.wall if self.wall > 0 else total
         out["frames_per_s"] = round(self.frames / wall, 2) if wall > 0 else 0.0
         return out
