@@ -63,5 +63,5 @@ def test_torch_threads_and_split():
         assert torch.get_num_threads() == before
     with pytest.raises(ConfigError, match="threads must be an integer >= 1"), torch_threads(0):
         pass
-    assert split_threads(1) == (1, 1) and split_threads(2) == (1, 1)
-    assert split_threads(4) == (2, 2) and split_threads(16) == (4, 12)
+    assert split_threads(1) == (1, 1) and split_threads(2) == (2, 1) and split_threads(3) == (2, 1)
+    assert split_threads(4) == (3, 1) and split_threads(8) == (4, 4) and split_threads(16) == (4, 12)

@@ -56,7 +56,7 @@ def add_live_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detect-every", type=int, default=5,
                    help="look for new people every n-th frame while someone is tracked (litert; default 5)")
     p.add_argument("--pose-threads", type=int, default=None,
-                   help="CPU threads of the pose models (litert; default: half the cores, at most 4)")
+                   help="CPU threads of the pose models (litert; default: 2 on 2 cores, else all but one, at most 4)")
     p.add_argument("--model-threads", type=int, default=None,
                    help="CPU threads of the ST-GCN (torch; default: the cores the pose stage leaves, at least 1)")
     p.add_argument("--sync", action="store_true",

@@ -217,17 +217,19 @@ def annotate_video(video: str | Path, predictor: Predictor, *, out: str | Path |
         info = video_info(video)
         worker = WindowWorker(predictor, window, stride, topk, lambda lm: pose_to_model_input(
             PoseSequence(lm, info.width, info.height, info.fps), predictor))
-        with torch_threads(split_threads()[1]):  # the windows run next to the pose stage: share the cores
+        # the windows run next to the pose stage: the model gets its share of the cores (1 of 2), also for the
+        # last windows (a second thread gains little there and costs much when other processes use the cores)
+        with torch_threads(split_threads()[1]):
             try:
                 pose = extract_pose(video, model_complexity=model_complexity, max_frames=max_frames,
                                     backend=backend, on_frame=lambda i, f, lm: (worker.add(lm), keep(i, f)))
             finally:
                 worker.close()
-        if not pose.detected.any():
-            raise DataError(f"{video}: no person found in any of its {pose.num_frames} frames")
-        x = pose_to_model_input(pose, predictor)
-        prediction = predictor.predict(x, topk=topk)
-        windows = worker.finish(x)
+            if not pose.detected.any():
+                raise DataError(f"{video}: no person found in any of its {pose.num_frames} frames")
+            x = pose_to_model_input(pose, predictor)
+            prediction = predictor.predict(x, topk=topk)
+            windows = worker.finish(x)
         labels = frame_labels(windows, pose.num_frames, causal=False)
         track = TrackResult(0, 0, pose, prediction, windows, labels)
         result = VideoResult(pose, prediction, windows, labels, window, stride, [track],
