@@ -72,6 +72,11 @@ def run_live(source: Any, pipeline: LivePipeline, *, emit: Callable[[dict[str, A
              estimator: Any = None, out: str | Path | None = None, show: bool = False) -> StageTimes:
     """Run a source through the pipeline until it ends or Ctrl-C.
 
+    A video source's frames are decoded a few ahead in a thread (:class:`~stgcn.inference.sources.Prefetch`), so
+    that decoding overlaps the pose stage; with ``LivePipeline(background=True)`` the model overlaps it too. The
+    model's thread count is the caller's (``torch.set_num_threads``; :func:`stgcn.inference.background.split_threads`
+    gives the default share), the pose models' the estimator's.
+
     Args:
         source: A :class:`~stgcn.inference.sources.VideoSource` or
             :class:`~stgcn.inference.sources.KeypointSource`.
@@ -82,7 +87,8 @@ def run_live(source: Any, pipeline: LivePipeline, *, emit: Callable[[dict[str, A
         show: Show the annotated frames in a window (OpenCV ``imshow``; ``q`` or Esc stops).
 
     Returns:
-        Seconds per stage (decode, pose, tracking, ST-GCN) and the frame count.
+        Seconds per stage (decode, pose, tracking, ST-GCN; wall and thread CPU), the loop's wall time (warm-up
+        excluded) and the frame count.
     """
     layout = pipeline.predictor.layout
     times = pipeline.times
