@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from stgcn.errors import StgcnError
+from stgcn.inference.background import split_threads
 from stgcn.inference.blazepose_ops import (
     DETECTOR_SIZE,
     LANDMARK_SIZE,
@@ -116,7 +117,8 @@ class BlazePose:
         min_detection_confidence: Detector score threshold.
         min_tracking_confidence: Landmark-model presence threshold to keep tracking a person.
         smooth: Smooth landmarks over frames (one-euro filter, MediaPipe's settings, 30 frames per second).
-        num_threads: LiteRT CPU threads.
+        num_threads: LiteRT CPU threads (``None``: the pose stage's share of the cores,
+            :func:`stgcn.inference.background.split_threads`; 2 on 2 cores).
         detect_every: While at least one person is tracked and fewer than ``max_people``, run the detector on
             every n-th frame only (new people are then found within n frames; 1: every frame, as MediaPipe).
 
@@ -125,7 +127,7 @@ class BlazePose:
     """
 
     def __init__(self, *, max_people: int | None = None, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5, smooth: bool = True, num_threads: int = 2,
+                 min_tracking_confidence: float = 0.5, smooth: bool = True, num_threads: int | None = None,
                  detect_every: int = 1) -> None:
         check_number(min_detection_confidence, "min_detection_confidence", minimum=0, maximum=1)
         check_number(min_tracking_confidence, "min_tracking_confidence", minimum=0, maximum=1)
@@ -136,6 +138,7 @@ class BlazePose:
         self.min_detection_confidence = float(min_detection_confidence)
         self.min_tracking_confidence = float(min_tracking_confidence)
         self.smooth = smooth
+        num_threads = split_threads()[0] if num_threads is None else check_int(num_threads, "num_threads")
         self._detector = interpreter(model_path=str(model_path(DETECTOR_MODEL)), num_threads=num_threads)
         self._landmarker = interpreter(model_path=str(model_path(LANDMARK_MODEL)), num_threads=num_threads)
         self._detector.allocate_tensors()
