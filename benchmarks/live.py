@@ -90,7 +90,7 @@ def live_run(video: Path, predictor: Predictor, args: argparse.Namespace, *, bac
     for e in preds:
         tracks.setdefault(e["track"], []).append(e["label"])
     latencies = sorted(e["latency_ms"] for e in preds if not e.get("final"))
-    return {"video": video.name, "loadavg_1min": load, **times.to_dict(),
+    return {"video": video.name, "loadavg_1min": load, **times.to_dict(), "pose_models": estimator.timings(),
             "process_cpu_ms_per_frame": round(1000 * cpu / max(times.frames, 1), 2),
             "tracks": {str(k): {"windows": len(v), "last_label": v[-1]} for k, v in tracks.items()},
             "latency_ms_median": latencies[len(latencies) // 2] if latencies else None,
@@ -174,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
                           for s in ("decode", "pose", "tracking", "stgcn"))
         print(f"{name:<60} {r['frames_per_s']:>6.1f} {stages} {r['latency_ms_median'] or 0:>7.0f} "
               f"{r['loadavg_1min']:>5.1f}  tracks {r['tracks']}")
+    for name, r in runs.items():
+        models = ", ".join(f"{m} {t['calls']} calls x {t['wall_ms_per_call']:.1f} ms ({t['cpu_ms_per_call']:.1f} CPU)"
+                           for m, t in r["pose_models"].items())
+        print(f"  {name}: pose models: {models}")
     for c in commands:
         print(f"{c['command']:<60} {c['wall_s']:>6.1f} s wall, {c['cpu_s']:.1f} s CPU, load {c['loadavg_1min']}: "
               f"{c['clip']}")

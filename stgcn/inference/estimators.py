@@ -67,6 +67,10 @@ class _LiteRT:
     def process(self, frame: np.ndarray) -> np.ndarray:
         return self._pose.process(frame)
 
+    def timings(self) -> dict[str, dict[str, float]]:
+        """Per model (``detector``, ``landmarks``): calls, wall and thread-CPU ms per call."""
+        return {name: t.to_dict() for name, t in self._pose.timings.items()}
+
     def close(self) -> None:
         self._pose.reset()
 
