@@ -65,3 +65,34 @@ def test_torch_threads_and_split():
         pass
     assert split_threads(1) == (1, 1) and split_threads(2) == (2, 1) and split_threads(3) == (2, 1)
     assert split_threads(4) == (3, 1) and split_threads(8) == (4, 4) and split_threads(16) == (4, 12)
+
+
+def test_batch_worker_merges_what_queues_while_it_runs():
+    import threading
+
+    from stgcn.inference.background import BatchWorker
+    from stgcn.inference.stream import PendingWindows
+
+    gate = threading.Event()
+    sizes = []
+
+    def run(pending):
+        gate.wait(10)  # the first pass holds the thread until every job is queued
+        sizes.append(len(pending.streams))
+        return [b for b in pending.bounds]
+
+    worker = BatchWorker(run)
+    jobs = [PendingWindows([object()] * n, [None] * n, [(i, k) for k in range(n)]) for i, n in enumerate((1, 2, 1, 3))]
+    futures = [worker.submit(p) for p in jobs]
+    gate.set()
+    assert [f.result(10) for f in futures] == [[(0, 0)], [(1, 0), (1, 1)], [(2, 0)], [(3, 0), (3, 1), (3, 2)]]
+    worker.close()
+    assert sum(sizes) == 7 and len(sizes) < 4 and worker.passes == len(sizes)  # the queued jobs ran together
+
+    def broken(pending):
+        raise ValueError("model failed")
+
+    worker = BatchWorker(broken)
+    with pytest.raises(ValueError, match="model failed"):
+        worker.submit(jobs[0]).result(10)
+    worker.close()

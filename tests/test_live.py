@@ -124,7 +124,7 @@ def test_background_model_gives_the_same_events_in_the_same_order(tmp_path):
                 per_step.append(len(out))
                 events += out
         events += pipeline.close()
-        assert pipeline._executor is None and not pipeline._outbox  # everything waited for, the thread ended
+        assert pipeline._worker is None and not pipeline._outbox  # everything waited for, the thread ended
         times = pipeline.times.to_dict()
         assert times["forward_passes"] >= 1 and times["stgcn_cpu_ms_per_frame"] > 0
         runs.append((events, sum(per_step)))

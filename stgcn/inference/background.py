@@ -7,13 +7,16 @@ other). :func:`split_threads` shares the cores out; :func:`torch_threads` applie
 (new threads, e.g. a worker, take the value current when they first run a parallel operation).
 :class:`WindowWorker` runs the regular windows ``(s, s + window)`` of a sequence in one background thread as soon
 as their last frame is in (PyTorch releases the GIL while it computes), so that by the end of the video only the
-tail window and the whole clip remain.
+tail window and the whole clip remain. :class:`BatchWorker` is the live pipeline's model thread: windows taken
+from the streams go in, and those queued while a forward pass runs are merged into the next one.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,13 +25,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from stgcn.inference.results import WindowPrediction
+from stgcn.inference.stream import PendingWindows
 from stgcn.inference.windows import window_bounds
 from stgcn.utils.checks import check_int
 
 if TYPE_CHECKING:
     from stgcn.inference.predict import Predictor
 
-__all__ = ["split_threads", "torch_threads", "WindowWorker"]
+__all__ = ["split_threads", "torch_threads", "WindowWorker", "BatchWorker"]
 
 logger = logging.getLogger(__name__)
 
@@ -134,3 +138,67 @@ class WindowWorker:
                 done[(s, e)] = WindowPrediction(s, e, self.predictor._prediction(row, self.topk))
         logger.debug("%d of %d windows classified while the video was read", len(bounds) - len(missing), len(bounds))
         return [done[b] for b in bounds]
+
+
+class BatchWorker:
+    """One background thread running batched forward passes of taken windows (:class:`PendingWindows`).
+
+    Every :meth:`submit` returns a future of its windows' results. Jobs queued while a forward pass runs are merged
+    into the next pass (one batch instead of several when the model falls behind the frames), and each job's
+    future gets its own part of the results; jobs finish in the order they were submitted.
+
+    Args:
+        run: The forward pass, ``run(pending) -> one result per window``.
+    """
+
+    def __init__(self, run: Callable[[PendingWindows], list]) -> None:
+        self.run = run
+        self.passes = 0
+        self._queue: queue.SimpleQueue[tuple[PendingWindows, Future] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, pending: PendingWindows) -> Future:
+        """Queue windows for the next forward pass; a future of their results."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="stgcn-model", daemon=True)
+            self._thread.start()
+        future: Future = Future()
+        self._queue.put((pending, future))
+        return future
+
+    def _loop(self) -> None:
+        stop = False
+        while not stop:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            while True:  # everything queued meanwhile goes into the same pass
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                jobs.append(job)
+            merged = PendingWindows([s for p, _ in jobs for s in p.streams], [x for p, _ in jobs for x in p.inputs],
+                                    [b for p, _ in jobs for b in p.bounds])
+            try:
+                results = self.run(merged)
+            except BaseException as e:  # handed to whoever waits for these jobs
+                for _, future in jobs:
+                    future.set_exception(e)
+                continue
+            self.passes += 1
+            start = 0
+            for pending, future in jobs:
+                future.set_result(results[start:start + len(pending.streams)])
+                start += len(pending.streams)
+
+    def close(self) -> None:
+        """Finish the queued jobs and end the thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None

@@ -5,7 +5,8 @@ or a keypoint source), gives them stable ids (:class:`stgcn.inference.tracker.Tr
 :class:`~stgcn.inference.stream.PredictionStream` per track: created when the track appears (so people who
 enter late are classified too), closed when the track ends. Every ``stride`` frames a track's last ``window``
 frames are classified; all tracks due at a frame run in one batched forward pass
-(:func:`stgcn.inference.stream.emit_many`). A label uses only frames up to the current one (causal). Frames in
+(:func:`stgcn.inference.stream.take_windows`, then :func:`~stgcn.inference.stream.predict_windows`; with
+``background=True`` in a background thread). A label uses only frames up to the current one (causal). Frames in
 which a tracked person is not seen are added as absent (all-zero) skeletons once the person is seen again;
 the unseen frames at the end of a track are dropped.
 
@@ -27,7 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ import numpy as np
 
 from stgcn.data.channels import select_channels
 from stgcn.errors import DataError
+from stgcn.inference.background import BatchWorker
 from stgcn.inference.decisions import Decider, Trigger
 from stgcn.inference.stream import PendingWindows, PredictionStream, predict_windows, take_windows
 from stgcn.inference.tracker import Tracker
@@ -130,9 +132,11 @@ class LivePipeline:
         tracker: The tracker (``None``: a :class:`Tracker` with its defaults).
         keep_windows: Keep every track's window predictions (``tracks_windows``), for offline reports.
         background: Run the model in one background thread (PyTorch releases the GIL), so that the next frames'
-            pose and tracking go on while a window is classified. The events and their order are the same as
-            without it; a prediction is returned by the first :meth:`step` after its forward pass finished (and
-            :meth:`close` waits for all). The predictor must then not be used from another thread meanwhile.
+            pose and tracking go on while a window is classified; windows due while a forward pass runs are
+            batched into the next one (:class:`stgcn.inference.background.BatchWorker`). The events and their order
+            are the same as without it; a prediction is returned by the first :meth:`step` after its forward pass
+            finished (and :meth:`close` waits for all). The predictor must not be used from another thread
+            meanwhile.
     """
 
     def __init__(self, predictor: Predictor, *, window: int | None = None, stride: int | None = None,
@@ -157,7 +161,7 @@ class LivePipeline:
         self._last_frame = -1
         self._last_time = 0.0
         self.last_ids: list[int] = []
-        self._executor: ThreadPoolExecutor | None = None
+        self._worker: BatchWorker | None = None
         self._times_lock = threading.Lock()  # the model stage's times are added from both threads
         # events in their final order: ready lists, or a forward pass in flight with what turns it into events
         self._outbox: deque[tuple[Future | None, Callable[[Any], list[dict[str, Any]]]]] = deque()
@@ -292,9 +296,9 @@ class LivePipeline:
             results = self._forward(pending)
             self._outbox.append((None, lambda _: make(results)))
             return
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stgcn-model")
-        self._outbox.append((self._executor.submit(self._forward, pending), make))
+        if self._worker is None:
+            self._worker = BatchWorker(self._forward)
+        self._outbox.append((self._worker.submit(pending), make))
 
     def _events(self, states: list[_TrackState], results: list[Any], t: float, wall: float,
                 flush: bool) -> list[dict[str, Any]]:
@@ -344,6 +348,6 @@ class LivePipeline:
             self._add_model_time(*clock.lap())
             return self._drain(block=True)
         finally:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True)
-                self._executor = None
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
