@@ -12,7 +12,8 @@ giving :class:`Frame` objects with timestamps.
 A camera or stream that cannot be opened raises :class:`~stgcn.errors.DataError` (one line). A camera or
 stream that stops delivering frames mid-way is logged and reopened (``reconnect`` times); a bad keypoint line is
 logged and skipped. Frame times are seconds since the source started: ``index / fps`` for files, the wall clock
-for cameras and streams, the JSON's ``time`` (else ``index / fps``) for keypoints.
+for cameras and streams, the JSON's ``time`` (else ``index / fps``) for keypoints. :class:`Prefetch` reads a
+source's frames ahead in a thread (the live loop decodes while it runs the pose models).
 """
 
 from __future__ import annotations
