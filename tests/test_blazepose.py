@@ -107,6 +107,31 @@ def test_heatmap_refinement_and_one_euro():
     assert 1.0 < f(np.array([1.0, 3.0]), 0.01)[1] < 3.0  # smoothed towards the past
 
 
+def _refine_loop(xy, heatmap, kernel=7, min_confidence=0.5):
+    """One landmark at a time, as MediaPipe's RefineLandmarksFromHeatmapCalculator: the reference."""
+    hh, hw, _ = heatmap.shape
+    out, r = xy.copy(), (kernel - 1) // 2
+    for i, (x, y) in enumerate(xy):
+        col, row = int(x * hw), int(y * hh)
+        if not (0 <= col < hw and 0 <= row < hh):
+            continue
+        r0, r1, c0, c1 = max(0, row - r), min(hh, row + r + 1), max(0, col - r), min(hw, col + r + 1)
+        conf = 1 / (1 + np.exp(-heatmap[r0:r1, c0:c1, i].astype(np.float64)))
+        if conf.max() >= min_confidence and conf.sum() > 0:
+            rows, cols = np.mgrid[r0:r1, c0:c1]
+            out[i] = ((cols * conf).sum() / hw / conf.sum(), (rows * conf).sum() / hh / conf.sum())
+    return out
+
+
+def test_vectorised_heatmap_refinement_equals_the_loop():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        xy = rng.uniform(-0.1, 1.1, (39, 2))  # some outside, many near the borders
+        xy[:4] = [[0.0, 0.0], [0.999, 0.999], [-0.01, 0.5], [0.5, 1.0]]
+        heat = rng.normal(0, 2, (64, 64, 39)).astype(np.float32)
+        np.testing.assert_allclose(refine_from_heatmap(xy, heat), _refine_loop(xy, heat), rtol=0, atol=1e-12)
+
+
 def test_backend_choice_errors(monkeypatch):
     with pytest.raises(ConfigError, match="valid backends are auto, mediapipe, litert"):
         resolve_backend("onnx")
@@ -139,6 +164,10 @@ def test_litert_finds_the_person_in_every_demo_frame(litert, shared_data):
     pose = BlazePose()
     people = [pose.process(f) for f in frames]
     assert all(p.shape == (1, 33, 4) for p in people)  # one lifter on the platform
+    assert pose.timings["detector"].calls == 5 and pose.timings["landmarks"].calls == 5
+    assert pose.timings["landmarks"].to_dict()["cpu_ms_per_call"] > 0
+    sparse = BlazePose(detect_every=5)  # the detector at the start (nobody tracked yet) and every 5th frame
+    assert [len(sparse.process(f)) for f in frames] == [1] * 5 and sparse.timings["detector"].calls == 2
     lm = people[-1][0]
     assert 100 < lm[:, 0].mean() < 250 and 0.5 < lm[:, 3].mean() <= 1
     dets = pose.detect(frames[0])

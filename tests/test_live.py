@@ -109,12 +109,42 @@ def test_pipeline_tracks_people_causally(tmp_path):
     assert {e["track"] for e in ends} == {0, 1} and ends[0]["last_frame"] == 44
 
 
+def test_background_model_gives_the_same_events_in_the_same_order(tmp_path):
+    """The model in a background thread: the same events, in the same order, only handed out later."""
+    path = tmp_path / "kp.jsonl"
+    _write_lines(path)
+    runs = []
+    for background in (False, True):
+        pipeline = LivePipeline(Predictor(small_model(), class_names=CLASS_NAMES), window=20, stride=10, smooth=2,
+                                background=background)
+        events, per_step = [], []
+        with KeypointSource(path) as source:
+            for frame in source:
+                out = pipeline.step(frame.index, frame.time, frame.people, image_size=frame.image_size)
+                per_step.append(len(out))
+                events += out
+        events += pipeline.close()
+        assert pipeline._worker is None and not pipeline._outbox  # everything waited for, the thread ended
+        times = pipeline.times.to_dict()
+        assert times["forward_passes"] >= 1 and times["stgcn_cpu_ms_per_frame"] > 0
+        runs.append((events, sum(per_step)))
+    (sync, _), (bg, _) = runs
+
+    def key(e):
+        return {k: v for k, v in e.items() if k not in ("latency_ms", "score", "topk", "raw")}
+
+    assert [key(e) for e in bg] == [key(e) for e in sync]
+    for a, b in zip(sync, bg, strict=True):
+        if a["event"] == "prediction":
+            assert b["score"] == pytest.approx(a["score"], abs=1e-4) and b["raw"]["label"] == a["raw"]["label"]
+
+
 def test_live_command_on_keypoint_lines(tmp_path, capsys):
     ck = small_checkpoint(tmp_path / "ck.pt")
     path = tmp_path / "kp.jsonl"
     _write_lines(path)
     assert main(["live", "--source", str(path), "--checkpoint", str(ck), "--window", "20", "--stride", "10",
-                 "--trigger", "wave>=0.0:0s", "--stats"]) == 0
+                 "--trigger", "wave>=0.0:0s", "--stats", "--model-threads", "1"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     kinds = {e["event"] for e in lines}
     assert kinds == {"track_start", "prediction", "trigger", "track_end", "stats"}
@@ -123,6 +153,12 @@ def test_live_command_on_keypoint_lines(tmp_path, capsys):
     assert lines[-1]["frames"] == 60
     assert main(["live", "--source", str(path), "--checkpoint", str(ck), "--trigger", "fall>=0.8:1s"]) == 2
     assert "has no class 'fall'" in capsys.readouterr().err
+    assert main(["live", "--source", str(path), "--checkpoint", str(ck), "--window", "20", "--sync"]) == 0
+    sync = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [e["event"] for e in sync if e["event"] != "prediction"] == [
+        e["event"] for e in lines if e["event"] not in ("prediction", "trigger", "stats")]
+    assert main(["live", "--source", str(path), "--checkpoint", str(ck), "--pose-threads", "0"]) == 2
+    assert "--pose-threads must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_live_stdin_and_missing_image_size(tmp_path, monkeypatch, capsys):

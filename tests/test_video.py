@@ -250,7 +250,11 @@ def test_live_command_on_a_video(two_people_video, tmp_path, capsys):
     assert sorted(e["track"] for e in events if e["event"] == "track_start") == [0, 1]
     preds = [e for e in events if e["event"] == "prediction"]
     assert {e["track"] for e in preds} == {0, 1} and all(e["window"][1] <= e["frame"] + 1 for e in preds)
-    assert events[-1]["event"] == "stats" and events[-1]["frames"] == 25
+    stats = events[-1]
+    assert stats["event"] == "stats" and stats["frames"] == 25
+    # frames read ahead in a thread (its time counted), the model in the background, every stage timed
+    assert stats["decode_ms_per_frame"] > 0 and stats["pose_cpu_ms_per_frame"] > 0 and stats["forward_passes"] >= 2
+    assert stats["frames_per_s"] == pytest.approx(25 / stats["wall_s"], rel=0.02)
     reader = imageio_ffmpeg.read_frames(str(out))
     assert next(reader)["size"] == (680, 256)
 

@@ -55,6 +55,13 @@ def add_live_parser(sub: argparse._SubParsersAction) -> None:
                         "'falling>=0.8:1s' (repeatable)")
     p.add_argument("--detect-every", type=int, default=5,
                    help="look for new people every n-th frame while someone is tracked (litert; default 5)")
+    p.add_argument("--pose-threads", type=int, default=None,
+                   help="CPU threads of the pose models (litert; default: 2 on 2 cores, else all but one, at most 4)")
+    p.add_argument("--model-threads", type=int, default=None,
+                   help="CPU threads of the ST-GCN (torch; default: the cores the pose stage leaves, at least 1)")
+    p.add_argument("--sync", action="store_true",
+                   help="run the model in the loop's own thread (default: a background thread, so that the pose "
+                        "of the next frames goes on while a window is classified)")
     p.add_argument("--max-age", type=int, default=30, help="frames a lost person is kept for re-identification")
     p.add_argument("--out", type=Path, default=None, help="annotated .mp4 to write (video sources)")
     p.add_argument("--show", action="store_true", help="show the annotated video in a window (q stops)")
@@ -64,20 +71,29 @@ def add_live_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
+    import torch
+
     from stgcn.cli.inference import _predictor, _window
+    from stgcn.inference.background import split_threads, torch_threads
     from stgcn.inference.decisions import parse_trigger
     from stgcn.inference.live import LivePipeline
     from stgcn.inference.live_run import run_live
     from stgcn.inference.sources import open_source
     from stgcn.inference.tracker import Tracker
+    from stgcn.utils.checks import check_int
 
     if args.out is not None and args.out.suffix.lower() != ".mp4":
         raise ConfigError(f"{args.out}: the annotated video must end in .mp4")
+    pose_threads, model_threads = split_threads()
+    if args.pose_threads is not None:
+        pose_threads = check_int(args.pose_threads, "--pose-threads")
+    if args.model_threads is not None:
+        model_threads = check_int(args.model_threads, "--model-threads")
     predictor = _predictor(args)
     triggers = tuple(parse_trigger(t, predictor.class_names) for t in args.trigger)
     pipeline = LivePipeline(predictor, window=_window(args), stride=args.stride, topk=args.topk,
                             threshold=args.threshold, smooth=args.smooth, smooth_mode=args.smooth_mode,
-                            triggers=triggers, tracker=Tracker(max_age=args.max_age))
+                            triggers=triggers, tracker=Tracker(max_age=args.max_age), background=not args.sync)
     source = open_source(args.source, realtime=args.realtime, max_frames=args.max_frames, fps=args.fps,
                          image_size=args.image_size)
     estimator = None
@@ -86,15 +102,19 @@ def cmd_live(args: argparse.Namespace) -> int:
 
         try:
             estimator = open_estimator(args.backend, max_people=args.max_people,
-                                       model_complexity=args.model_complexity, detect_every=args.detect_every)
+                                       model_complexity=args.model_complexity, detect_every=args.detect_every,
+                                       num_threads=pose_threads)
         except BaseException:
             source.close()
             raise
+    elif args.model_threads is None:
+        model_threads = torch.get_num_threads()  # no pose stage to share the cores with
 
     def emit(event: dict) -> None:
         print(json.dumps(event), flush=True)
 
-    times = run_live(source, pipeline, emit=emit, estimator=estimator, out=args.out, show=args.show)
+    with torch_threads(model_threads):  # the model's share of the cores (its thread starts inside)
+        times = run_live(source, pipeline, emit=emit, estimator=estimator, out=args.out, show=args.show)
     if args.stats:
         print(json.dumps({"event": "stats", **times.to_dict()}), flush=True)
     print(f"{times.frames} frames, {len(pipeline.ended)} tracks", file=sys.stderr)

@@ -19,6 +19,7 @@ visibility in [0, 1], as :func:`stgcn.inference.pose.extract_pose` gives them.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from stgcn.errors import StgcnError
+from stgcn.inference.background import split_threads
 from stgcn.inference.blazepose_ops import (
     DETECTOR_SIZE,
     LANDMARK_SIZE,
@@ -100,6 +102,29 @@ class Detection:
 
 
 @dataclass
+class _Timing:
+    """Calls of one model, with their wall and thread-CPU seconds (a context manager per call)."""
+
+    calls: int = 0
+    wall: float = 0.0
+    cpu: float = 0.0
+    _start: tuple[float, float] = (0.0, 0.0)
+
+    def __enter__(self) -> None:
+        self._start = (time.perf_counter(), time.thread_time())
+
+    def __exit__(self, *exc: object) -> None:
+        self.calls += 1
+        self.wall += time.perf_counter() - self._start[0]
+        self.cpu += time.thread_time() - self._start[1]
+
+    def to_dict(self) -> dict[str, float]:
+        per = max(self.calls, 1)
+        return {"calls": self.calls, "wall_ms_per_call": round(1000 * self.wall / per, 3),
+                "cpu_ms_per_call": round(1000 * self.cpu / per, 3)}
+
+
+@dataclass
 class _Track:
     roi: Roi
     landmark_filter: OneEuro = field(default_factory=lambda: OneEuro(0.05, 80.0))
@@ -116,16 +141,21 @@ class BlazePose:
         min_detection_confidence: Detector score threshold.
         min_tracking_confidence: Landmark-model presence threshold to keep tracking a person.
         smooth: Smooth landmarks over frames (one-euro filter, MediaPipe's settings, 30 frames per second).
-        num_threads: LiteRT CPU threads.
+        num_threads: LiteRT CPU threads (``None``: the pose stage's share of the cores,
+            :func:`stgcn.inference.background.split_threads`; 2 on 2 cores).
         detect_every: While at least one person is tracked and fewer than ``max_people``, run the detector on
             every n-th frame only (new people are then found within n frames; 1: every frame, as MediaPipe).
+
+    Attributes:
+        timings: ``detector`` and ``landmarks``: calls and their wall and calling-thread CPU time
+            (``timings[name].to_dict()``: ms per call), where the pose stage's time goes.
 
     Raises:
         StgcnError: ``ai-edge-litert`` missing.
     """
 
     def __init__(self, *, max_people: int | None = None, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5, smooth: bool = True, num_threads: int = 2,
+                 min_tracking_confidence: float = 0.5, smooth: bool = True, num_threads: int | None = None,
                  detect_every: int = 1) -> None:
         check_number(min_detection_confidence, "min_detection_confidence", minimum=0, maximum=1)
         check_number(min_tracking_confidence, "min_tracking_confidence", minimum=0, maximum=1)
@@ -136,6 +166,7 @@ class BlazePose:
         self.min_detection_confidence = float(min_detection_confidence)
         self.min_tracking_confidence = float(min_tracking_confidence)
         self.smooth = smooth
+        num_threads = split_threads()[0] if num_threads is None else check_int(num_threads, "num_threads")
         self._detector = interpreter(model_path=str(model_path(DETECTOR_MODEL)), num_threads=num_threads)
         self._landmarker = interpreter(model_path=str(model_path(LANDMARK_MODEL)), num_threads=num_threads)
         self._detector.allocate_tensors()
@@ -145,6 +176,7 @@ class BlazePose:
         self._tracks: list[_Track] = []
         self.detect_every = check_int(detect_every, "detect_every")
         self._frames = 0
+        self.timings = {"detector": _Timing(), "landmarks": _Timing()}
 
     def reset(self) -> None:
         """Forget the tracked people (start of a new video)."""
@@ -229,7 +261,9 @@ class BlazePose:
         due = not candidates or self._frames % self.detect_every == 0
         if due and (self.max_people is None or len(candidates) < self.max_people):
             taken = [t.roi.bounds() for t in candidates]
-            for det in self.detect(frame):
+            with self.timings["detector"]:
+                detections = self.detect(frame)
+            for det in detections:
                 roi = det.roi()
                 if any(_box_iou(roi.bounds(), b) > _SAME_PERSON_IOU for b in taken):
                     continue
@@ -239,7 +273,8 @@ class BlazePose:
                     break
         people, tracks, boxes = [], [], []
         for track in candidates:
-            lms, aux, presence = self.landmarks(frame, track.roi)
+            with self.timings["landmarks"]:
+                lms, aux, presence = self.landmarks(frame, track.roi)
             if presence < self.min_tracking_confidence:
                 continue
             lms, aux = self._filter(track, lms, aux)

@@ -198,22 +198,32 @@ def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray, kernel: int = 7,
                         min_confidence: float = 0.5) -> np.ndarray:
     """Move each landmark to the sigmoid-weighted mean of the heatmap around it, where the heatmap is confident.
 
+    All landmarks at once: the ``kernel`` x ``kernel`` patch around each one (cut at the heatmap's border) is
+    gathered from a padded copy, the padding masked out.
+
     Shape:
         xy: (L, 2) in [0, 1] of the landmark input; heatmap: (h, w, L) logits -> (L, 2).
     """
-    hh, hw, _ = heatmap.shape
+    hh, hw, n = heatmap.shape
     out = xy.copy()
     r = (kernel - 1) // 2
-    for i, (x, y) in enumerate(xy):
-        col, row = int(x * hw), int(y * hh)
-        if not (0 <= col < hw and 0 <= row < hh):
-            continue
-        r0, r1, c0, c1 = max(0, row - r), min(hh, row + r + 1), max(0, col - r), min(hw, col + r + 1)
-        conf = sigmoid(heatmap[r0:r1, c0:c1, i].astype(np.float64))
-        total = conf.sum()
-        if conf.max() >= min_confidence and total > 0:
-            rows, cols = np.mgrid[r0:r1, c0:c1]
-            out[i] = ((cols * conf).sum() / hw / total, (rows * conf).sum() / hh / total)
+    cols, rows = (xy[:, 0] * hw).astype(np.int64), (xy[:, 1] * hh).astype(np.int64)  # truncated, as int()
+    inside = (cols >= 0) & (cols < hw) & (rows >= 0) & (rows < hh)
+    idx = np.flatnonzero(inside)
+    if not len(idx):
+        return out
+    offsets = np.arange(-r, r + 1)
+    pr = rows[idx, None] + offsets  # (L', k) heatmap rows of each patch
+    pc = cols[idx, None] + offsets
+    valid = ((pr >= 0) & (pr < hh))[:, :, None] & ((pc >= 0) & (pc < hw))[:, None, :]  # (L', k, k)
+    logits = heatmap[np.clip(pr, 0, hh - 1)[:, :, None], np.clip(pc, 0, hw - 1)[:, None, :], idx[:, None, None]]
+    conf = np.where(valid, sigmoid(logits.astype(np.float64)), 0.0)
+    total = conf.sum(axis=(1, 2))
+    ok = (conf.max(axis=(1, 2)) >= min_confidence) & (total > 0)
+    if ok.any():
+        c, t = conf[ok], total[ok]
+        out[idx[ok], 0] = (c.sum(axis=1) * pc[ok]).sum(axis=1) / hw / t
+        out[idx[ok], 1] = (c.sum(axis=2) * pr[ok]).sum(axis=1) / hh / t
     return out
 
 

@@ -57,7 +57,7 @@ def check_model_complexity(model_complexity: int, backend: str) -> None:
 
 class _LiteRT:
     def __init__(self, max_people: int | None, min_detection_confidence: float, min_tracking_confidence: float,
-                 num_threads: int, detect_every: int) -> None:
+                 num_threads: int | None, detect_every: int) -> None:
         from stgcn.inference.blazepose import BlazePose
 
         self._pose = BlazePose(max_people=max_people, min_detection_confidence=min_detection_confidence,
@@ -66,6 +66,10 @@ class _LiteRT:
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         return self._pose.process(frame)
+
+    def timings(self) -> dict[str, dict[str, float]]:
+        """Per model (``detector``, ``landmarks``): calls, wall and thread-CPU ms per call."""
+        return {name: t.to_dict() for name, t in self._pose.timings.items()}
 
     def close(self) -> None:
         self._pose.reset()
@@ -97,7 +101,7 @@ class _MediaPipe:
 
 def open_estimator(backend: str = "auto", *, max_people: int | None = None, model_complexity: int = 1,
                    min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
-                   num_threads: int = 2, detect_every: int = 1) -> Any:
+                   num_threads: int | None = None, detect_every: int = 1) -> Any:
     """A pose estimator with ``process(frame (H, W, 3) RGB) -> (P, 33, 4)`` and ``close()``.
 
     Args:
@@ -107,7 +111,8 @@ def open_estimator(backend: str = "auto", *, max_people: int | None = None, mode
         model_complexity: 1 (full); 0 and 2 with MediaPipe only, when installed (:func:`check_model_complexity`).
         min_detection_confidence: Person-detection threshold.
         min_tracking_confidence: Landmark presence threshold to keep tracking a person.
-        num_threads: LiteRT CPU threads.
+        num_threads: LiteRT CPU threads (``None``: the pose share of the cores,
+            :func:`stgcn.inference.background.split_threads`).
         detect_every: LiteRT: look for new people every n-th frame while someone is tracked (speed).
 
     Raises:

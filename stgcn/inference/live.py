@@ -5,7 +5,8 @@ or a keypoint source), gives them stable ids (:class:`stgcn.inference.tracker.Tr
 :class:`~stgcn.inference.stream.PredictionStream` per track: created when the track appears (so people who
 enter late are classified too), closed when the track ends. Every ``stride`` frames a track's last ``window``
 frames are classified; all tracks due at a frame run in one batched forward pass
-(:func:`stgcn.inference.stream.emit_many`). A label uses only frames up to the current one (causal). Frames in
+(:func:`stgcn.inference.stream.take_windows`, then :func:`~stgcn.inference.stream.predict_windows`; with
+``background=True`` in a background thread). A label uses only frames up to the current one (causal). Frames in
 which a tracked person is not seen are added as absent (all-zero) skeletons once the person is seen again;
 the unseen frames at the end of a track are dropped.
 
@@ -23,7 +24,11 @@ Events are JSON-serialisable dicts, ``event`` one of:
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,37 +36,73 @@ import numpy as np
 
 from stgcn.data.channels import select_channels
 from stgcn.errors import DataError
+from stgcn.inference.background import BatchWorker
 from stgcn.inference.decisions import Decider, Trigger
-from stgcn.inference.stream import PredictionStream, emit_many
+from stgcn.inference.stream import PendingWindows, PredictionStream, predict_windows, take_windows
 from stgcn.inference.tracker import Tracker
 
 if TYPE_CHECKING:
     from stgcn.inference.predict import Predictor
 
-__all__ = ["LivePipeline", "StageTimes"]
+__all__ = ["LivePipeline", "StageTimes", "StageClock"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class StageTimes:
-    """Seconds spent per stage over a run (the benchmark's breakdown)."""
+    """Time spent per stage over a run (the benchmark's breakdown).
+
+    ``decode``, ``pose``, ``tracking`` and ``stgcn`` are wall seconds of each stage's own work; the ``*_cpu``
+    fields the CPU seconds of the thread that did it (``time.thread_time``, which other processes on the machine
+    inflate far less than wall time). With the model in a background thread (``LivePipeline(background=True)``)
+    ``stgcn`` overlaps the other stages, and so does ``decode`` when the frames are read ahead in a thread
+    (:class:`stgcn.inference.sources.Prefetch`), so the frame rate is ``frames / wall`` (the loop's wall time, set
+    by :func:`stgcn.inference.live_run.run_live`), not the sum of the stages; ``stgcn_wait`` and ``decode_wait``
+    are the times the loop waited for the model (at the end of the source) and for a frame.
+    """
 
     decode: float = 0.0
     pose: float = 0.0
     tracking: float = 0.0
     stgcn: float = 0.0
+    decode_cpu: float = 0.0
+    pose_cpu: float = 0.0
+    tracking_cpu: float = 0.0
+    stgcn_cpu: float = 0.0
+    stgcn_wait: float = 0.0
+    decode_wait: float = 0.0
     frames: int = 0
+    forward_passes: int = 0
     warmup: float = 0.0
+    wall: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
         per = max(self.frames, 1)
-        out: dict[str, float] = {"frames": self.frames, "warmup_s": round(self.warmup, 3)}
+        out: dict[str, float] = {"frames": self.frames, "forward_passes": self.forward_passes,
+                                 "warmup_s": round(self.warmup, 3), "wall_s": round(self.wall, 3)}
         for name in ("decode", "pose", "tracking", "stgcn"):
             out[f"{name}_ms_per_frame"] = round(1000 * getattr(self, name) / per, 3)
+            out[f"{name}_cpu_ms_per_frame"] = round(1000 * getattr(self, f"{name}_cpu") / per, 3)
         total = self.decode + self.pose + self.tracking + self.stgcn
         out["total_ms_per_frame"] = round(1000 * total / per, 3)
-        out["frames_per_s"] = round(self.frames / total, 2) if total > 0 else 0.0
+        out["stgcn_wait_ms_per_frame"] = round(1000 * self.stgcn_wait / per, 3)
+        out["decode_wait_ms_per_frame"] = round(1000 * self.decode_wait / per, 3)
+        wall = self.wall if self.wall > 0 else total
+        out["frames_per_s"] = round(self.frames / wall, 2) if wall > 0 else 0.0
+        return out
+
+
+class StageClock:
+    """Wall and thread-CPU seconds since the last :meth:`lap`."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.thread_time()
+
+    def lap(self) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        out = (wall - self.wall, cpu - self.cpu)
+        self.wall, self.cpu = wall, cpu
         return out
 
 
@@ -90,12 +131,18 @@ class LivePipeline:
         triggers: Per-class conditions to fire ``trigger`` events on.
         tracker: The tracker (``None``: a :class:`Tracker` with its defaults).
         keep_windows: Keep every track's window predictions (``tracks_windows``), for offline reports.
+        background: Run the model in one background thread (PyTorch releases the GIL), so that the next frames'
+            pose and tracking go on while a window is classified; windows due while a forward pass runs are
+            batched into the next one (:class:`stgcn.inference.background.BatchWorker`). The events and their order
+            are the same as without it; a prediction is returned by the first :meth:`step` after its forward pass
+            finished (and :meth:`close` waits for all). The predictor must not be used from another thread
+            meanwhile.
     """
 
     def __init__(self, predictor: Predictor, *, window: int | None = None, stride: int | None = None,
                  topk: int = 5, threshold: float = 0.0, smooth: int = 1, smooth_mode: str = "mean",
                  triggers: tuple[Trigger, ...] = (), tracker: Tracker | None = None,
-                 keep_windows: bool = False) -> None:
+                 keep_windows: bool = False, background: bool = False) -> None:
         from stgcn.inference.video import model_channels
 
         self.predictor = predictor
@@ -107,12 +154,17 @@ class LivePipeline:
                               "topk": topk}
         Decider(predictor.class_names, **self._decider_args)  # check the options now
         self.keep_windows = keep_windows
+        self.background = background
         self.tracks: dict[int, _TrackState] = {}
         self.ended: list[_TrackState] = []
         self.times = StageTimes()
         self._last_frame = -1
         self._last_time = 0.0
         self.last_ids: list[int] = []
+        self._worker: BatchWorker | None = None
+        self._times_lock = threading.Lock()  # the model stage's times are added from both threads
+        # events in their final order: ready lists, or a forward pass in flight with what turns it into events
+        self._outbox: deque[tuple[Future | None, Callable[[Any], list[dict[str, Any]]]]] = deque()
 
     def warm_up(self) -> None:
         """Run the model once on an empty window before the first frame (the first forward pass of a shape sets up
@@ -143,7 +195,8 @@ class LivePipeline:
 
     def step(self, frame: int, t: float, people: np.ndarray, *, image_size: tuple[float, float] | None = None,
              wall: float | None = None) -> list[dict[str, Any]]:
-        """One frame's people in; the events of this frame out.
+        """One frame's people in; the events ready by now out (this frame's; with ``background``, predictions
+        as their forward passes finish, in the same order).
 
         Args:
             frame: Frame index (increasing).
@@ -157,7 +210,7 @@ class LivePipeline:
         """
         wall = time.perf_counter() if wall is None else wall
         self._last_frame, self._last_time = frame, t
-        t0 = time.perf_counter()
+        clock = StageClock()
         people = np.asarray(people, dtype=np.float32)
         if people.size == 0:
             people = np.zeros((0, self.predictor.layout.num_joints, 3), np.float32)
@@ -166,10 +219,11 @@ class LivePipeline:
                             f"model's layout, got shape {people.shape}")
         update = self.tracker.update(frame, people)
         self.last_ids = update.ids
-        events: list[dict[str, Any]] = []
+        started = []
         for tr in update.started:
             self.tracks[tr.id] = self._new_track(tr.id, frame)
-            events.append({"event": "track_start", "time": t, "frame": frame, "track": tr.id})
+            started.append({"event": "track_start", "time": t, "frame": frame, "track": tr.id})
+        self._post(started)
         seen = dict(zip(update.ids, range(len(people)), strict=True))
         due = []
         for tid, state in self.tracks.items():
@@ -183,24 +237,75 @@ class LivePipeline:
             state.gap = 0
             if state.stream.add(self._model_input(people[seen[tid]], image_size)):
                 due.append(state)
-        t1 = time.perf_counter()
-        events += self._emit(due, frame, t, wall)
+        wall_s, cpu_s = clock.lap()
+        self.times.tracking += wall_s
+        self.times.tracking_cpu += cpu_s
+        self._emit(due, t, wall)
         for tr in update.ended:
-            events += self._end(self.tracks.pop(tr.id), frame, t, wall)
-        self.times.tracking += t1 - t0
-        self.times.stgcn += time.perf_counter() - t1
-        return events
+            self._end(self.tracks.pop(tr.id), t, wall)
+        self._add_model_time(*clock.lap())
+        return self._drain(block=False)
 
-    def _emit(self, due: list[_TrackState], frame: int, t: float, wall: float,
-              flush: bool = False) -> list[dict[str, Any]]:
+    def _post(self, events: list[dict[str, Any]]) -> None:
+        if events:
+            self._outbox.append((None, lambda _: events))
+
+    def _drain(self, block: bool) -> list[dict[str, Any]]:
+        """The events at the head of the outbox whose forward passes are done (``block``: all, waiting)."""
+        out: list[dict[str, Any]] = []
+        while self._outbox:
+            future, make = self._outbox[0]
+            if future is not None and not future.done():
+                if not block:
+                    break
+                start = time.perf_counter()
+                future.result()
+                self.times.stgcn_wait += time.perf_counter() - start
+            self._outbox.popleft()
+            out += make(None if future is None else future.result())
+        return out
+
+    def _forward(self, pending: PendingWindows) -> list[Any]:
+        """The batched forward pass of taken windows (in the background thread when ``background``)."""
+        clock = StageClock()
+        results = predict_windows(pending)
+        wall_s, cpu_s = clock.lap()
+        if self.background:  # in the main thread it is counted with the rest of the stage
+            self._add_model_time(wall_s, cpu_s)
+        with self._times_lock:
+            self.times.forward_passes += 1
+        return results
+
+    def _add_model_time(self, wall_s: float, cpu_s: float) -> None:
+        with self._times_lock:
+            self.times.stgcn += wall_s
+            self.times.stgcn_cpu += cpu_s
+
+    def _emit(self, due: list[_TrackState], t: float, wall: float, flush: bool = False) -> None:
+        """Classify the due tracks' windows in one batch; their events go to the outbox."""
         # a track due twice in one frame (a gap filled at once) is predicted at its latest window only
         unique = list({id(s): s for s in due}.values())
         if not unique:
-            return []
-        results = emit_many([s.stream for s in unique])
+            return
+        pending = take_windows([s.stream for s in unique])
+
+        def make(results: list[Any]) -> list[dict[str, Any]]:
+            return self._events(unique, results, t, wall, flush)
+
+        if not self.background:
+            results = self._forward(pending)
+            self._outbox.append((None, lambda _: make(results)))
+            return
+        if self._worker is None:
+            self._worker = BatchWorker(self._forward)
+        self._outbox.append((self._worker.submit(pending), make))
+
+    def _events(self, states: list[_TrackState], results: list[Any], t: float, wall: float,
+                flush: bool) -> list[dict[str, Any]]:
+        """Prediction (and trigger) events of the tracks' window results, through each track's decider."""
         now = time.perf_counter()
         events = []
-        for state, result in zip(unique, results, strict=True):
+        for state, result in zip(states, results, strict=True):
             start, end = state.first_frame + result.start, state.first_frame + result.end
             if self.keep_windows:
                 state.windows.append((start, end, result.prediction))
@@ -222,22 +327,27 @@ class LivePipeline:
                                "label": trig.label, "score": round(score, 4), "condition": str(trig)})
         return events
 
-    def _end(self, state: _TrackState, frame: int, t: float, wall: float) -> list[dict[str, Any]]:
+    def _end(self, state: _TrackState, t: float, wall: float) -> None:
         """Close a track: predict its frames not yet covered (the track's last frames), then ``track_end``."""
-        events = self._emit([state], frame, t, wall, flush=True) if state.stream.has_tail else []
+        if state.stream.has_tail:
+            self._emit([state], t, wall, flush=True)
         self.ended.append(state)
         last = state.first_frame + state.stream.frames_seen - 1
-        events.append({"event": "track_end", "time": round(t, 4), "frame": frame, "track": state.id,
-                       "last_frame": last})
-        return events
+        self._post([{"event": "track_end", "time": round(t, 4), "frame": self._last_frame, "track": state.id,
+                     "last_frame": last}])
 
     def close(self) -> list[dict[str, Any]]:
-        """End of the source (or Ctrl-C): close every track, with its last prediction; the remaining events."""
-        events: list[dict[str, Any]] = []
-        t1 = time.perf_counter()
-        for tr in self.tracker.close():
-            state = self.tracks.pop(tr.id, None)
-            if state is not None:
-                events += self._end(state, self._last_frame, self._last_time, time.perf_counter())
-        self.times.stgcn += time.perf_counter() - t1
-        return events
+        """End of the source (or Ctrl-C): close every track, with its last prediction; the remaining events (all
+        forward passes waited for)."""
+        clock = StageClock()
+        try:
+            for tr in self.tracker.close():
+                state = self.tracks.pop(tr.id, None)
+                if state is not None:
+                    self._end(state, self._last_time, time.perf_counter())
+            self._add_model_time(*clock.lap())
+            return self._drain(block=True)
+        finally:
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None

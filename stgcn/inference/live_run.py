@@ -18,8 +18,8 @@ import numpy as np
 
 from stgcn.graph.layouts import Layout
 from stgcn.inference.keypoint_formats import convert_layout
-from stgcn.inference.live import LivePipeline, StageTimes
-from stgcn.inference.sources import Frame
+from stgcn.inference.live import LivePipeline, StageClock, StageTimes
+from stgcn.inference.sources import Frame, Prefetch
 
 __all__ = ["run_live", "frame_people", "draw_people"]
 
@@ -72,6 +72,11 @@ def run_live(source: Any, pipeline: LivePipeline, *, emit: Callable[[dict[str, A
              estimator: Any = None, out: str | Path | None = None, show: bool = False) -> StageTimes:
     """Run a source through the pipeline until it ends or Ctrl-C.
 
+    A video source's frames are decoded a few ahead in a thread (:class:`~stgcn.inference.sources.Prefetch`), so
+    that decoding overlaps the pose stage; with ``LivePipeline(background=True)`` the model overlaps it too. The
+    model's thread count is the caller's (``torch.set_num_threads``; :func:`stgcn.inference.background.split_threads`
+    gives the default share), the pose models' the estimator's.
+
     Args:
         source: A :class:`~stgcn.inference.sources.VideoSource` or
             :class:`~stgcn.inference.sources.KeypointSource`.
@@ -82,27 +87,38 @@ def run_live(source: Any, pipeline: LivePipeline, *, emit: Callable[[dict[str, A
         show: Show the annotated frames in a window (OpenCV ``imshow``; ``q`` or Esc stops).
 
     Returns:
-        Seconds per stage (decode, pose, tracking, ST-GCN) and the frame count.
+        Seconds per stage (decode, pose, tracking, ST-GCN; wall and thread CPU), the loop's wall time (warm-up
+        excluded) and the frame count.
     """
     layout = pipeline.predictor.layout
     times = pipeline.times
     writer = None
     labels: dict[int, str] = {}
     gap_start: int | None = None
-    it = iter(source)
+    prefetch = None
+    start = 0.0
     try:
         pipeline.warm_up()
+        start = time.perf_counter()
+        if getattr(source, "kind", "keypoints") != "keypoints":  # decode the next frames during this one's pose
+            prefetch = Prefetch(source)
+        it = iter(prefetch if prefetch is not None else source)
+        clock = StageClock()
         while True:
-            t0 = time.perf_counter()
             try:
                 frame = next(it)
             except StopIteration:
                 break
-            t1 = time.perf_counter()
+            wall_s, cpu_s = clock.lap()
+            if prefetch is None:
+                times.decode += wall_s
+                times.decode_cpu += cpu_s
+            else:
+                times.decode_wait += wall_s
             people = frame_people(frame, estimator, layout)
-            t2 = time.perf_counter()
-            times.decode += t1 - t0
-            times.pose += t2 - t1
+            wall_s, cpu_s = clock.lap()
+            times.pose += wall_s
+            times.pose_cpu += cpu_s
             if len(people) == 0 and gap_start is None:
                 gap_start = frame.index
             elif len(people) and gap_start is not None:
@@ -125,11 +141,18 @@ def run_live(source: Any, pipeline: LivePipeline, *, emit: Callable[[dict[str, A
                     writer.write(img)
                 if show and _show(img):
                     break
+            clock.lap()  # tracking and the model are timed by the pipeline, drawing by nobody
     except KeyboardInterrupt:
         logger.info("interrupted at frame %d; closing the tracks", times.frames)
     finally:
+        if prefetch is not None:
+            prefetch.close()
+            times.decode += prefetch.wall
+            times.decode_cpu += prefetch.cpu
         for event in pipeline.close():
             emit(event)
+        if start:
+            times.wall += time.perf_counter() - start
         if writer is not None:
             writer.close()
             logger.info("wrote %s (%d frames)", out, writer.frames)

@@ -12,14 +12,17 @@ giving :class:`Frame` objects with timestamps.
 A camera or stream that cannot be opened raises :class:`~stgcn.errors.DataError` (one line). A camera or
 stream that stops delivering frames mid-way is logged and reopened (``reconnect`` times); a bad keypoint line is
 logged and skipped. Frame times are seconds since the source started: ``index / fps`` for files, the wall clock
-for cameras and streams, the JSON's ``time`` (else ``index / fps``) for keypoints.
+for cameras and streams, the JSON's ``time`` (else ``index / fps``) for keypoints. :class:`Prefetch` reads a
+source's frames ahead in a thread (the live loop decodes while it runs the pose models).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +34,7 @@ import numpy as np
 from stgcn.errors import DataError, StgcnError
 from stgcn.inference.keypoint_formats import parse_frame
 
-__all__ = ["Frame", "open_source", "VideoSource", "KeypointSource", "source_kind"]
+__all__ = ["Frame", "open_source", "VideoSource", "KeypointSource", "source_kind", "Prefetch"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +128,7 @@ class VideoSource:
             gen = imageio_ffmpeg.read_frames(self.spec)
             meta = next(gen)
         except (OSError, RuntimeError, StopIteration) as e:
-            reason = str(e).splitlines()[0] if str(e) else "no frames"
-            raise DataError(f"cannot open {self._what()}: {reason}") from None
+            raise DataError(f"cannot open {self._what()}: {_ffmpeg_reason(e)}") from None
         self._ffmpeg = gen
         self.fps = float(meta.get("fps") or 30.0)
         self.size = tuple(int(s) for s in meta["size"])  # type: ignore[assignment]
@@ -266,6 +268,91 @@ def open_source(spec: str, *, realtime: bool = False, max_frames: int | None = N
     if source_kind(spec) == "keypoints":
         return KeypointSource(spec, fps=fps, image_size=image_size, max_frames=max_frames)
     return VideoSource(spec, realtime=realtime, max_frames=max_frames, reconnect=reconnect)
+
+
+_END = object()
+
+
+class Prefetch:
+    """Read a source's frames in a background thread, ``depth`` frames ahead, so that decoding (OpenCV and FFmpeg
+    release the GIL) overlaps the pose stage. Iterate it like the source; errors of the source are raised where
+    the frame would have been; :meth:`close` (also at the end of a ``with`` block) stops the thread, after which
+    the source may be closed.
+
+    Args:
+        source: Any iterable of frames (a :class:`VideoSource`).
+        depth: Frames read ahead.
+
+    Attributes:
+        wall: Seconds the thread spent reading frames (not waiting for room in the queue).
+        cpu: CPU seconds of the thread.
+    """
+
+    def __init__(self, source: Any, depth: int = 2) -> None:
+        self.wall = 0.0
+        self.cpu = 0.0
+        self._queue: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(source,), name="stgcn-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: tuple[Any, BaseException | None]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, source: Any) -> None:
+        it = iter(source)
+        try:
+            while True:
+                start = time.perf_counter()
+                try:
+                    frame = next(it)
+                except StopIteration:
+                    break
+                finally:
+                    self.wall += time.perf_counter() - start
+                    self.cpu = time.thread_time()
+                if not self._put((frame, None)):
+                    return
+            self._put((_END, None))
+        except BaseException as e:  # handed to the reading thread
+            self._put((_END, e))
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item, error = self._queue.get()
+            if item is _END:
+                if error is not None:
+                    raise error
+                return
+            yield item
+
+    def close(self) -> None:
+        """Stop reading ahead and wait for the thread (at most one frame's read)."""
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self) -> Prefetch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ffmpeg_reason(error: BaseException) -> str:
+    """One line from an imageio-ffmpeg error: FFmpeg's last message (e.g. ``Connection refused``) when the error
+    carries FFmpeg's output, else the error's first line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return "no frames"
+    if "=== stderr ===" in lines:
+        return f"{lines[0]} ({lines[-1]})" if lines[-1] != "=== stderr ===" else lines[0]
+    return lines[0]
 
 
 def _cv2_or_none() -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,7 +16,7 @@ from stgcn.inference.results import WindowPrediction
 if TYPE_CHECKING:
     from stgcn.inference.predict import Predictor
 
-__all__ = ["PredictionStream", "emit_many"]
+__all__ = ["PredictionStream", "PendingWindows", "emit_many", "take_windows", "predict_windows"]
 
 
 class PredictionStream:
@@ -117,15 +118,28 @@ class PredictionStream:
         return emit_many([self])[0]
 
 
-def emit_many(streams: Sequence[PredictionStream]) -> list[WindowPrediction]:
-    """Predict the current window of each stream in one batched forward pass (streams of one predictor).
+@dataclass
+class PendingWindows:
+    """The current windows of some streams, copied and prepared, not yet predicted (see :func:`take_windows`).
 
-    Each stream records its prediction as :meth:`PredictionStream.push` would (``latest``, what
-    :meth:`PredictionStream.flush` covers). Used by the live pipeline to run every tracked person's due window at
-    once.
+    Attributes:
+        streams: The streams, in order.
+        inputs: Each stream's prepared model input (K, C, T, V, M).
+        bounds: Each window's ``(start, end)`` frames in its stream.
     """
+
+    streams: list[PredictionStream]
+    inputs: list[np.ndarray]
+    bounds: list[tuple[int, int]]
+
+
+def take_windows(streams: Sequence[PredictionStream]) -> PendingWindows:
+    """Copy and prepare the current window of each stream (streams of one predictor) and mark it as emitted
+    (what :meth:`PredictionStream.flush` covers), so that the streams can take more frames while
+    :func:`predict_windows` runs, e.g. in another thread."""
+    streams = list(streams)
     if not streams:
-        return []
+        return PendingWindows([], [], [])
     predictor = streams[0].predictor
     inputs, bounds = [], []
     for s in streams:
@@ -135,11 +149,30 @@ def emit_many(streams: Sequence[PredictionStream]) -> list[WindowPrediction]:
         start = end - len(s._buffer)
         inputs.append(predictor.prepare(np.stack(s._buffer), where=f"frames {start}-{end}"))
         bounds.append((start, end))
-    logits = predictor._forward(inputs)
-    out = []
-    for s, (start, end), row in zip(streams, bounds, logits, strict=True):
-        result = WindowPrediction(start, end, predictor._prediction(row, s.topk))
         s._last_end = end
+    return PendingWindows(streams, inputs, bounds)
+
+
+def predict_windows(pending: PendingWindows) -> list[WindowPrediction]:
+    """Predict windows taken by :func:`take_windows` in one batched forward pass; each stream records its
+    prediction (``latest``)."""
+    if not pending.streams:
+        return []
+    predictor = pending.streams[0].predictor
+    logits = predictor._forward(pending.inputs)
+    out = []
+    for s, (start, end), row in zip(pending.streams, pending.bounds, logits, strict=True):
+        result = WindowPrediction(start, end, predictor._prediction(row, s.topk))
         s.latest = result
         out.append(result)
     return out
+
+
+def emit_many(streams: Sequence[PredictionStream]) -> list[WindowPrediction]:
+    """Predict the current window of each stream in one batched forward pass (streams of one predictor).
+
+    Each stream records its prediction as :meth:`PredictionStream.push` would (``latest``, what
+    :meth:`PredictionStream.flush` covers). Used by the live pipeline to run every tracked person's due window at
+    once (:func:`take_windows`, then :func:`predict_windows`).
+    """
+    return predict_windows(take_windows(streams))

@@ -3,7 +3,8 @@
 :func:`annotate_video` runs MediaPipe Pose on a video (:mod:`stgcn.inference.pose`), maps the landmarks to the
 checkpoint's layout, turns them into the model's input the way the model expects it
 (:func:`pose_to_model_input`), predicts the whole clip and sliding windows over it, and writes an MP4 with
-the skeleton drawn over each frame plus the label and score of that frame's window, and/or a JSON report. With
+the skeleton drawn over each frame plus the label and score of that frame's window, and/or a JSON report. The
+windows are classified in a background thread while the poses are extracted (:mod:`stgcn.inference.background`). With
 ``max_people`` other than 1 it is the offline case of the live pipeline: every person is tracked and classified
 (:mod:`stgcn.inference.video_tracks`), and the report gains one entry per track. The video is decoded once.
 
@@ -33,6 +34,7 @@ import numpy as np
 from stgcn.data.channels import fit_image_coordinates, model_input_channels
 from stgcn.errors import ConfigError, DataError
 from stgcn.graph.layouts import Layout, get_layout
+from stgcn.inference.background import WindowWorker, split_threads, torch_threads
 from stgcn.inference.pose import POSE_LAYOUTS, PoseSequence, extract_pose, landmarks_to_layout, read_video_frames
 from stgcn.inference.predict import Predictor
 from stgcn.inference.results import Prediction, WindowPrediction
@@ -210,13 +212,24 @@ def annotate_video(video: str | Path, predictor: Predictor, *, out: str | Path |
 
     window, stride = predictor.resolve_window(window, stride)
     if max_people == 1:
-        pose = extract_pose(video, model_complexity=model_complexity, max_frames=max_frames, backend=backend,
-                            on_frame=lambda i, f, _l: keep(i, f))
-        if not pose.detected.any():
-            raise DataError(f"{video}: no person found in any of its {pose.num_frames} frames")
-        x = pose_to_model_input(pose, predictor)
-        prediction = predictor.predict(x, topk=topk)
-        windows = predictor.sliding_window(x, window, stride, topk=topk)
+        from stgcn.inference.pose import video_info
+
+        info = video_info(video)
+        worker = WindowWorker(predictor, window, stride, topk, lambda lm: pose_to_model_input(
+            PoseSequence(lm, info.width, info.height, info.fps), predictor))
+        # the windows run next to the pose stage: the model gets its share of the cores (1 of 2), also for the
+        # last windows (a second thread gains little there and costs much when other processes use the cores)
+        with torch_threads(split_threads()[1]):
+            try:
+                pose = extract_pose(video, model_complexity=model_complexity, max_frames=max_frames,
+                                    backend=backend, on_frame=lambda i, f, lm: (worker.add(lm), keep(i, f)))
+            finally:
+                worker.close()
+            if not pose.detected.any():
+                raise DataError(f"{video}: no person found in any of its {pose.num_frames} frames")
+            x = pose_to_model_input(pose, predictor)
+            prediction = predictor.predict(x, topk=topk)
+            windows = worker.finish(x)
         labels = frame_labels(windows, pose.num_frames, causal=False)
         track = TrackResult(0, 0, pose, prediction, windows, labels)
         result = VideoResult(pose, prediction, windows, labels, window, stride, [track],
