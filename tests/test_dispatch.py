@@ -212,3 +212,25 @@ def test_cached_eval_weights_follow_weight_changes_and_buffers_are_reused():
         assert fused._workspace_cache[1] is buffers
         fused.reuse_buffers = False
         torch.testing.assert_close(fused(x), a, atol=0, rtol=0)
+
+
+def test_inference_rule_takes_the_tiled_convolution_at_small_sizes_autograd_keeps_the_direct_one():
+    # one clip of 20 frames: far below the autograd threshold, the tiled kernel by rule without autograd
+    model = _model().eval()
+    x = torch.randn(1, 3, 20, 17, 1, generator=torch.Generator().manual_seed(5))
+    assert 20 < stgcn.models.layers.TILED_MIN_ROWS_GRAD and stgcn.models.layers.TILED_MIN_ROWS == 1
+    base, fused = baseline_from_stgcn(model).eval(), optimize_for_inference(model)
+    with torch.no_grad():
+        ref = base(x)
+        torch.testing.assert_close(model(x), ref, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(fused(x), ref, atol=1e-4, rtol=1e-4)
+    chosen = {e.rsplit(" -> ", 1)[1] for entries in dispatch.dispatch_report(model).values() for e in entries}
+    fused_chosen = {e.rsplit(" -> ", 1)[1] for entries in dispatch.dispatch_report(fused).values() for e in entries}
+    assert "tiled" in chosen and "direct" not in chosen and "tiled" in fused_chosen and "direct" not in fused_chosen
+    # with autograd (an input gradient, as for saliency) the same shape keeps the direct kernel
+    grad_model = _model().eval()
+    xg = x.clone().requires_grad_(True)
+    out = grad_model(xg)
+    torch.testing.assert_close(out.detach(), ref, atol=1e-4, rtol=1e-4)
+    chosen = {e.rsplit(" -> ", 1)[1] for entries in dispatch.dispatch_report(grad_model).values() for e in entries}
+    assert "direct" in chosen and "tiled" not in chosen

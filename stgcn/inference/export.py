@@ -30,6 +30,7 @@ from torch import nn
 
 from stgcn.engine.checkpoint import Checkpoint, load_checkpoint, preprocess_to_dict
 from stgcn.errors import ConfigError, StgcnError
+from stgcn.inference.export_graph import DEFAULT_EXPORT_GRAPH, export_graph
 from stgcn.models.stgcn import STGCN
 
 __all__ = ["export_model", "export_checkpoint", "ExportReport", "ExportError", "EXPORT_FORMATS", "inference_copy"]
@@ -150,7 +151,7 @@ def _runner(fmt: str, path: Path) -> Any:
 
 def export_model(model: STGCN, out: str | Path, fmt: str, *, checkpoint: Checkpoint | None = None,
                  fold: bool = True, atol: float = 1e-4, frames: int = 64, opset: int = 17,
-                 seed: int = 0) -> ExportReport:
+                 seed: int = 0, graph: str = DEFAULT_EXPORT_GRAPH) -> ExportReport:
     """Export ``model`` to ``out`` and verify the written file against the eager model.
 
     Args:
@@ -163,6 +164,7 @@ def export_model(model: STGCN, out: str | Path, fmt: str, *, checkpoint: Checkpo
         frames: Frames T of the example input; the check also uses other T, N and M.
         opset: ONNX opset version.
         seed: Seed of the random check inputs.
+        graph: The ONNX graph written for a folded model (:func:`stgcn.inference.export_graph.export_graph`).
 
     Raises:
         ExportError: the exported file disagrees with the eager model by more than ``atol`` (nothing is
@@ -191,7 +193,8 @@ def export_model(model: STGCN, out: str | Path, fmt: str, *, checkpoint: Checkpo
     with atomic_path(out) as tmp:
         try:
             if fmt == "onnx":
-                _write_onnx(module, example, tmp, opset, metadata)
+                onnx_module = export_graph(module, graph) if fold else module
+                _write_onnx(onnx_module, example, tmp, opset, metadata)
             else:
                 _write_torchscript(module, example, tmp, metadata)
         except StgcnError:

@@ -41,13 +41,17 @@ from stgcn.ops.temporal_conv import BNReLUConv, TiledConv, bn_train_args, conv_f
 from stgcn.ops.tiled_conv import TiledConvPlan, plan_temporal_conv
 
 __all__ = ["GraphConv", "TemporalConv", "ResidualProjection", "RECOMPUTE_MIN_BYTES", "TILED_MIN_ROWS",
-           "BATCHED_PAIRS_MAX_ROWS"]
+           "TILED_MIN_ROWS_GRAD", "BATCHED_PAIRS_MAX_ROWS"]
 
 # Recompute (memory_mode "recompute") only tensors at least this large: smaller ones cost more time than the
 # memory they save is worth (measured: NTU batch 4 trains at 0.97x the baseline recomputing, 1.37x storing).
 RECOMPUTE_MIN_BYTES = 16 << 20
-# The rule's threshold for the tiled temporal convolution: output frames x samples per joint.
-TILED_MIN_ROWS = 2048
+# The rules' thresholds for the tiled temporal convolution, in output frames x samples per joint. Without
+# autograd (inference; also the fused model's rule) the tiled kernel was faster at every measured shape, down to
+# one clip of 52 frames: there the direct convolution runs on images one or two samples wide, where oneDNN is slow
+# (README "Performance"). With autograd its per-call overhead (plans, backward transforms) pays back from 2048.
+TILED_MIN_ROWS = 1
+TILED_MIN_ROWS_GRAD = 2048
 # The rule's threshold for the batched per-pair graph convolution: at most this many (frame, sample) rows.
 BATCHED_PAIRS_MAX_ROWS = 1024
 
@@ -232,7 +236,8 @@ class TemporalConv(nn.Module):
     :mod:`stgcn.ops.dispatch`): ``"tiled"``, the tiled real-DFT algorithm of :mod:`stgcn.ops.tiled_conv`
     (CPU, float32/float64; about 2-4x fewer multiplications, forward and backward, same result up to float
     rounding), and ``"direct"`` (oneDNN/cuDNN). The rule takes the tiled one when the input has at least
-    :data:`TILED_MIN_ROWS` (frame, sample) rows per joint, where its per-call overhead is paid back; in
+    :data:`TILED_MIN_ROWS` (frame, sample) rows per joint without autograd (any input) and
+    :data:`TILED_MIN_ROWS_GRAD` with autograd, where its per-call overhead is paid back; in
     inference with ``dispatch = "auto"`` both are timed once per shape. In training with
     ``memory_mode == "recompute"`` (the default) and an input of at least :data:`RECOMPUTE_MIN_BYTES`, the
     ReLU output is not stored for the backward pass but recomputed from the first BN's input and batch
@@ -295,7 +300,7 @@ class TemporalConv(nn.Module):
             pin = "direct" if not self.tiled else check_kernel(self.temporal_kernel, TEMPORAL_KERNELS, "temporal")
             v, c, t, n = x.shape
             stride = self.conv.stride[0]
-            rule = "tiled" if -(-t // stride) * n >= TILED_MIN_ROWS else "direct"
+            rule = "tiled" if -(-t // stride) * n >= (TILED_MIN_ROWS_GRAD if grad else TILED_MIN_ROWS) else "direct"
             flops = 2.0 * v * t * n * c * c * self.conv.kernel_size[0] / stride
             tune = self.dispatch == "auto" and not grad and not self.training and flops >= AUTOTUNE_MIN_FLOPS
             candidates = functools.partial(self._candidates, x) if tune else None
