@@ -28,7 +28,7 @@ from stgcn.errors import ConfigError, DataError
 from stgcn.utils.checks import check_int, check_number, is_int
 
 __all__ = ["MMPipelineConfig", "apply_mm_pipeline", "clip_annotation", "sample_test_indices", "bone_pairs",
-           "to_stgcn_input", "average_clips", "FRAMEWORKS", "FEATURES"]
+           "to_stgcn_input", "average_clips", "combine_clip_logits", "prenormalize_clip", "FRAMEWORKS", "FEATURES"]
 
 FEATURES = ("j", "b", "jm", "bm")
 _DATASETS = ("coco", "nturgb+d", "openpose")
@@ -269,6 +269,39 @@ def _prenormalize_2d(kp: np.ndarray, score: np.ndarray | None, img_shape: tuple[
     return kp, None
 
 
+def prenormalize_clip(clip: np.ndarray, dims: str, image_size: tuple[float, float] | None = None) -> np.ndarray:
+    """PYSKL's ``PreNormalize3D`` (``dims="3d"``) or ``PreNormalize2D`` in ``fix`` mode (``"2d"``) on a clip in
+    this project's layout: the steps :func:`apply_mm_pipeline` runs, for training and test transforms
+    (``PreprocessConfig.prenormalize``).
+
+    Args:
+        clip: ``3d``: x, y, z channels (1 or 2 persons). ``2d``: x, y pixels, optionally a score channel.
+        dims: ``2d`` or ``3d``.
+        image_size: ``2d``: (width, height) of the images.
+
+    Shape:
+        clip: (T, M, V, C) -> (T', M, V, C) float32; ``3d`` keeps the T' frames where the main person is present.
+    """
+    _choice("dims", dims, ("2d", "3d"))
+    x = np.asarray(clip)
+    if x.ndim != 4:
+        raise DataError(f"expected a (T, M, V, C) clip, got shape {tuple(x.shape)}")
+    kp = x.transpose(1, 0, 2, 3)
+    if dims == "3d":
+        if x.shape[-1] != 3:
+            raise DataError(f"PreNormalize3D takes x, y, z channels; the clip has {x.shape[-1]}")
+        out = _prenormalize_3d(kp.astype(np.float32), MMPipelineConfig(framework="pyskl", prenormalize="3d"))
+    else:
+        if x.shape[-1] not in (2, 3) or image_size is None:
+            raise DataError(f"PreNormalize2D takes x, y (and score) channels and an image size; the clip has "
+                            f"{x.shape[-1]} channels, image size {image_size}")
+        w, h = image_size
+        cfg = MMPipelineConfig(framework="pyskl", prenormalize="2d")
+        score = kp[..., 2] if kp.shape[-1] == 3 else None
+        out, _ = _prenormalize_2d(kp[..., :2].copy(), score, (h, w), cfg)
+    return np.ascontiguousarray(out.transpose(1, 0, 2, 3), dtype=np.float32)
+
+
 def _features(kp: np.ndarray, cfg: MMPipelineConfig) -> np.ndarray:
     """GenSkeFeat: the requested features concatenated on the last axis."""
     c = kp.shape[-1]
@@ -401,7 +434,24 @@ def average_clips(logits: torch.Tensor, mode: str = "prob") -> torch.Tensor:
     Shape:
         logits: (num_clips, num_classes); output: (num_classes,).
     """
-    _choice("average_clips", mode, ("prob", "score"))
     if logits.ndim != 2:
         raise DataError(f"expected (num_clips, num_classes) logits, got shape {tuple(logits.shape)}")
-    return (logits.softmax(dim=1) if mode == "prob" else logits).mean(dim=0)
+    return _mean_over_clips(logits[None], mode)[0]
+
+
+def combine_clip_logits(logits: torch.Tensor, mode: str = "prob") -> torch.Tensor:
+    """One score row per sample from its K clips' logits, averaged as :func:`average_clips`; with ``prob`` the
+    row is the log of the averaged probabilities, so its softmax (and argmax) is that average.
+
+    Shape:
+        logits: (N, K, num_classes); output: (N, num_classes).
+    """
+    if logits.ndim != 3:
+        raise DataError(f"expected (N, K, num_classes) logits, got shape {tuple(logits.shape)}")
+    out = _mean_over_clips(logits, mode)
+    return torch.log(out.clamp_min(1e-300)) if mode == "prob" else out
+
+
+def _mean_over_clips(logits: torch.Tensor, mode: str) -> torch.Tensor:
+    _choice("average_clips", mode, ("prob", "score"))
+    return (logits.softmax(dim=-1) if mode == "prob" else logits).mean(dim=1)
