@@ -195,3 +195,77 @@ def test_eval_uses_the_checkpoints_clip_average(tmp_path):
     result = evaluate(tmp_path / "run" / "final.pt", cfg.data.store, split=cfg.data.test_split)
     probs = np.exp(result.scores.scores.astype(np.float64))
     assert result.scores.clips == 3 and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------ shipped configs
+def test_pyskl_configs_follow_the_upstream_recipe():
+    assert {p.name for p in PYSKL_CONFIGS} >= {"ntu60-xsub-3d-joint.yaml", "ntu60-xsub-2d-joint.yaml",
+                                               "ntu120-xsub-3d-joint.yaml", "ntu120-xsub-2d-joint.yaml",
+                                               "nw-ucla-joint.yaml"}
+    for path in PYSKL_CONFIGS:
+        cfg = load_config(path)
+        p, o, t = cfg.data.preprocess, cfg.optim, cfg.train
+        assert (p.length, p.resize, p.num_clips, p.average_clips, p.stream) == (100, "pyskl", 10, "prob", "joint")
+        assert p.prenormalize.startswith("pyskl-") and cfg.model.dropout == 0 and cfg.model.edge_importance
+        assert cfg.model.graph.normalization == "original" and cfg.data.augment == type(cfg.data.augment)()
+        assert (o.name, o.lr, o.momentum, o.nesterov, o.weight_decay) == ("sgd", 0.1, 0.9, True, 5e-4)
+        assert (o.schedule, o.min_lr, o.warmup_epochs, t.epochs, t.repeat) == ("cosine", 0.0, 0, 16, 5)
+        text = path.read_text()
+        assert "3f6795f2573953342457abdb338f8943542f13c4" in text and "stgcn prepare" in text
+        if path.name.startswith("ntu"):
+            assert t.batch_size == 128 and p.max_persons == 2 and cfg.data.test_split == "xsub_val"
+            assert cfg.model.num_classes is None and ("ntu120" in path.name) == ("ntu120" in cfg.data.store)
+
+
+def _tiny_run(config: Path, store: Path, out: Path, *extra: str) -> dict:
+    import json
+
+    from stgcn.cli.main import main
+
+    sets = ["train.epochs=1", "train.repeat=1", "train.batch_size=2", "train.eval_batch_size=2",
+            "train.num_workers=0", "train.device=cpu", "train.quiet=true", "model.blocks=[[8,1],[16,2]]",
+            f"data.store={store}", *extra]
+    assert main(["train", str(config), "--out", str(out), *[a for s in sets for a in ("--set", s)]]) == 0
+    assert main(["eval", str(out / "final.pt"), str(store), "--split", load_config(config, [
+        f"data.store={store}", *extra]).data.test_split, "--out", str(out / "eval"), "--no-plot"]) == 0
+    return json.loads((out / "eval" / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("variant", ["ntu60", "ntu120"])
+def test_ntu_3d_configs_train_on_raw_ntu_samples(shared_data, tmp_path, variant):
+    """The 3-D configs' prepare + train + eval commands, on the five raw NTU samples (1 epoch)."""
+    from stgcn.cli.main import main
+
+    src = shared_data / "ntu_samples"
+    if not src.is_dir():
+        pytest.skip(f"{src} is absent")
+    store = tmp_path / "store"
+    assert main(["prepare", "ntu", str(src), str(store), "--variant", variant]) == 0
+    metrics = _tiny_run(ROOT / "configs" / "pyskl" / f"{variant}-xsub-3d-joint.yaml", store, tmp_path / "run",
+                        "data.test_split=xsub_test")
+    assert metrics["num_samples"] >= 1 and 0 <= metrics["top1"] <= 1
+
+
+@pytest.mark.parametrize("variant", ["ntu60", "ntu120"])
+def test_ntu_2d_configs_train_on_a_pyskl_annotation_file(shared_data, tmp_path, variant):
+    """The 2-D configs on a PYSKL annotation pickle made from the MMAction2 fixture's HRNet-style annotation."""
+    import pickle
+
+    from stgcn.cli.main import main
+
+    ann = _fixture(shared_data, "mma2_stgcn_coco2d_joint")["annotation"]
+    base = {"keypoint": ann["keypoint"].numpy(), "keypoint_score": ann["keypoint_score"].numpy(),
+            "img_shape": tuple(int(v) for v in ann["img_shape"]), "total_frames": int(ann["total_frames"])}
+    anns = [{**base, "frame_dir": f"clip{i}", "label": i % 3,
+             "keypoint": base["keypoint"][:, : 60 + 30 * i].copy(),
+             "keypoint_score": base["keypoint_score"][:, : 60 + 30 * i].copy(), "total_frames": 60 + 30 * i}
+            for i in range(4)]
+    pkl = tmp_path / f"{variant}_hrnet.pkl"
+    pkl.write_bytes(pickle.dumps({"split": {"xsub_train": ["clip0", "clip1", "clip2"], "xsub_val": ["clip3"]},
+                                  "annotations": anns}))
+    store = tmp_path / "store"
+    assert main(["prepare", "pyskl", str(pkl), str(store), "--layout", "coco-17"]) == 0
+    h, w = base["img_shape"]
+    metrics = _tiny_run(ROOT / "configs" / "pyskl" / f"{variant}-xsub-2d-joint.yaml", store, tmp_path / "run",
+                        f"data.preprocess.image_size=[{w},{h}]")
+    assert metrics["num_samples"] == 1
