@@ -33,7 +33,8 @@ class PreprocessConfig:
     Args:
         length: Frames per model input T; ``None`` keeps each clip's own length (batch size 1 only).
         resize: How a clip reaches ``length`` frames: ``pad`` (crop / zero-pad at the end), ``loop``
-            (crop / repeat) or ``uniform`` (one frame per equal segment). See :func:`temporal_indices`.
+            (crop / repeat), ``uniform`` (one frame per equal segment) or ``pyskl`` (PYSKL's / MMAction2's
+            ``UniformSample``: short clips loop, K test clips from a fixed seed). See :func:`temporal_indices`.
         num_clips: Clips per sample at test time (K-clip testing combines them as ``average_clips`` says).
             Ignored in training.
         max_persons: Persons M per input; ``None`` keeps the store's M.
