@@ -151,7 +151,7 @@ def test_invalid_yaml_and_missing_file(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_shipped_configs_load(path):
     cfg = load_config(path)
     assert cfg.data.store
@@ -165,6 +165,8 @@ def test_shipped_configs_exist():
         assert f"nw-ucla-{stream}.yaml" in names
     assert {"quick.yaml", "msr-action3d-xsub.yaml", "msr-action3d-as1.yaml", "msr-action3d-as2.yaml",
             "msr-action3d-as3.yaml", "ntu60-xsub.yaml", "ntu60-xview.yaml", "kinetics.yaml"} <= names
+    pyskl = {p.name for p in (CONFIGS / "pyskl").glob("*.yaml")}
+    assert {f"ntu{n}-xsub-{d}-joint.yaml" for n in (60, 120) for d in ("2d", "3d")} | {"nw-ucla-joint.yaml"} <= pyskl
 
 
 def test_cli_config_errors_are_one_line(tmp_path, capsys):

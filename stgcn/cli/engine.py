@@ -62,7 +62,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", type=Path, help="dataset store directory")
     p.add_argument("--split", default="test", help="split to evaluate (default test)")
     p.add_argument("--clips", type=int, default=None, metavar="K",
-                   help="K-clip testing: average the logits of K temporal clips (default: the checkpoint's)")
+                   help="K-clip testing over K temporal clips, combined as the checkpoint's preprocess.average_clips "
+                        "(mean logits or mean probabilities; default K: the checkpoint's)")
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default: eval-<split> next to the checkpoint)")
     p.add_argument("--batch-size", type=int, default=64)

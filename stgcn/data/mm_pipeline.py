@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from stgcn.data.mm_prenormalize import prenormalize_2d, prenormalize_3d
 from stgcn.data.mm_sampling import FRAMEWORKS, sample_test_indices
 from stgcn.errors import ConfigError, DataError
 from stgcn.utils.checks import check_int, check_number, is_int
 
 __all__ = ["MMPipelineConfig", "apply_mm_pipeline", "clip_annotation", "sample_test_indices", "bone_pairs",
-           "to_stgcn_input", "average_clips", "FRAMEWORKS", "FEATURES"]
+           "to_stgcn_input", "average_clips", "combine_clip_logits", "prenormalize_clip", "FRAMEWORKS", "FEATURES"]
 
 FEATURES = ("j", "b", "jm", "bm")
 _DATASETS = ("coco", "nturgb+d", "openpose")
@@ -189,84 +190,37 @@ class MMPipelineConfig:
         return self.num_person
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v)
+def prenormalize_clip(clip: np.ndarray, dims: str, image_size: tuple[float, float] | None = None) -> np.ndarray:
+    """PYSKL's ``PreNormalize3D`` (``dims="3d"``) or ``PreNormalize2D`` in ``fix`` mode (``"2d"``) on a clip in
+    this project's layout: the steps :func:`apply_mm_pipeline` runs, for training and test transforms
+    (``PreprocessConfig.prenormalize``).
 
+    Args:
+        clip: ``3d``: x, y, z channels (1 or 2 persons). ``2d``: x, y pixels, optionally a score channel.
+        dims: ``2d`` or ``3d``.
+        image_size: ``2d``: (width, height) of the images.
 
-def _angle(v1: np.ndarray, v2: np.ndarray) -> float:
-    if np.abs(v1).sum() < 1e-6 or np.abs(v2).sum() < 1e-6:
-        return 0.0
-    return float(np.arccos(np.clip(np.dot(_unit(v1), _unit(v2)), -1.0, 1.0)))
-
-
-def _rotation(axis: np.ndarray, theta: float) -> np.ndarray:
-    """Rotation by ``theta`` about ``axis`` (the 2s-AGCN quaternion formula upstream uses)."""
-    if np.abs(axis).sum() < 1e-6 or np.abs(theta) < 1e-6:
-        return np.eye(3)
-    axis = np.asarray(axis) / np.sqrt(np.dot(axis, axis))
-    a = np.cos(theta / 2.0)
-    b, c, d = -axis * np.sin(theta / 2.0)
-    aa, bb, cc, dd = a * a, b * b, c * c, d * d
-    bc, ad, ac, ab, bd, cd = b * c, a * d, a * c, a * b, b * d, c * d
-    return np.array([[aa + bb - cc - dd, 2 * (bc + ad), 2 * (bd - ac)],
-                     [2 * (bc - ad), aa + cc - bb - dd, 2 * (cd + ab)],
-                     [2 * (bd + ac), 2 * (cd - ab), aa + dd - bb - cc]])
-
-
-def _align_to(skeleton: np.ndarray, pair: tuple[int, int], target: list[int], top_minus_bottom: bool) -> np.ndarray:
-    first, second = skeleton[0, 0, pair[0]], skeleton[0, 0, pair[1]]
-    vec = second - first if top_minus_bottom else first - second
-    matrix = _rotation(np.cross(vec, target), _angle(vec, np.asarray(target)))
-    return np.einsum("abcd,kd->abck", skeleton, matrix)
-
-
-def _prenormalize_3d(kp: np.ndarray, cfg: MMPipelineConfig) -> np.ndarray:
-    """Drop frames without the main person, put the person with more valid frames first, centre, align."""
-    m, t = kp.shape[:2]
-    if kp.sum() == 0:
-        return kp
-    if m not in (1, 2):
-        raise DataError(f"PreNormalize3D handles 1 or 2 persons, the annotation has {m}")
-    valid = [[i for i in range(t) if not np.all(np.isclose(kp[p, i], 0))] for p in range(m)]
-    if m == 2 and len(valid[0]) < len(valid[1]):
-        kp = kp[:, np.array(valid[1])][[1, 0]]
+    Shape:
+        clip: (T, M, V, C) -> (T', M, V, C) float32; ``3d`` keeps the T' frames where the main person is present.
+    """
+    _choice("dims", dims, ("2d", "3d"))
+    x = np.asarray(clip)
+    if x.ndim != 4:
+        raise DataError(f"expected a (T, M, V, C) clip, got shape {tuple(x.shape)}")
+    kp = x.transpose(1, 0, 2, 3)
+    if dims == "3d":
+        if x.shape[-1] != 3:
+            raise DataError(f"PreNormalize3D takes x, y, z channels; the clip has {x.shape[-1]}")
+        out = prenormalize_3d(kp.astype(np.float32), MMPipelineConfig(framework="pyskl", prenormalize="3d"))
     else:
-        kp = kp[:, np.array(valid[0])]
-    if cfg.align_center:
-        center = kp[0, 0, 1].copy() if kp.shape[2] == 25 else kp[0, 0, -1].copy()
-        kp = (kp - center) * ((kp != 0).sum(-1) > 0)[..., None]
-    if cfg.align_spine:
-        kp = _align_to(kp, cfg.zaxis, [0, 0, 1], top_minus_bottom=True)
-    if cfg.align_shoulder if cfg.framework == "mmaction2" else cfg.align_spine:
-        kp = _align_to(kp, cfg.xaxis, [1, 0, 0], top_minus_bottom=False)
-    return kp
-
-
-def _prenormalize_2d(kp: np.ndarray, score: np.ndarray | None, img_shape: tuple[int, int],
-                     cfg: MMPipelineConfig) -> tuple[np.ndarray, np.ndarray | None]:
-    h, w = img_shape
-    if cfg.framework == "mmaction2":
-        kp[..., 0] = (kp[..., 0] - (w / 2)) / (w / 2)
-        kp[..., 1] = (kp[..., 1] - (h / 2)) / (h / 2)
-        return kp, score
-    kp = kp.astype(np.float32)
-    if score is not None:
-        kp = np.concatenate([kp, score.astype(np.float32)[..., None]], axis=-1)
-    keep = kp[..., 2] > cfg.score_threshold if kp.shape[-1] == 3 else None
-    if cfg.norm_mode == "auto":
-        pts = kp[keep] if keep is not None else kp.reshape(-1, kp.shape[-1])
-        x_max, x_min, y_max, y_min = ((pts[:, 0].max(), pts[:, 0].min(), pts[:, 1].max(), pts[:, 1].min())
-                                      if len(pts) else (0, 0, 0, 0))
-        if x_max - x_min > 10 and y_max - y_min > 10:
-            kp[..., 0] = (kp[..., 0] - (x_max + x_min) / 2) / (x_max - x_min) * 2
-            kp[..., 1] = (kp[..., 1] - (y_max + y_min) / 2) / (y_max - y_min) * 2
-    else:
-        kp[..., 0] = (kp[..., 0] - (w / 2)) / (w / 2)
-        kp[..., 1] = (kp[..., 1] - (h / 2)) / (h / 2)
-    if keep is not None:
-        kp[..., 0][~keep] = 0
-        kp[..., 1][~keep] = 0
-    return kp, None
+        if x.shape[-1] not in (2, 3) or image_size is None:
+            raise DataError(f"PreNormalize2D takes x, y (and score) channels and an image size; the clip has "
+                            f"{x.shape[-1]} channels, image size {image_size}")
+        w, h = image_size
+        cfg = MMPipelineConfig(framework="pyskl", prenormalize="2d")
+        score = kp[..., 2] if kp.shape[-1] == 3 else None
+        out, _ = prenormalize_2d(kp[..., :2].copy(), score, (h, w), cfg)
+    return np.ascontiguousarray(out.transpose(1, 0, 2, 3), dtype=np.float32)
 
 
 def _features(kp: np.ndarray, cfg: MMPipelineConfig) -> np.ndarray:
@@ -329,9 +283,9 @@ def apply_mm_pipeline(annotation: dict[str, Any], cfg: MMPipelineConfig) -> np.n
     if total != kp.shape[1]:
         raise DataError(f"total_frames {total} differs from the keypoint array's {kp.shape[1]} frames")
     if cfg.prenormalize == "2d":
-        kp, score = _prenormalize_2d(kp, score, tuple(annotation.get("img_shape", cfg.img_shape)), cfg)
+        kp, score = prenormalize_2d(kp, score, tuple(annotation.get("img_shape", cfg.img_shape)), cfg)
     elif cfg.prenormalize == "3d":
-        kp = _prenormalize_3d(kp, cfg)
+        kp = prenormalize_3d(kp, cfg)
     if score is not None:
         if kp.shape[-1] != 2:
             raise DataError("keypoint_score goes with 2-D keypoints only")
@@ -401,7 +355,24 @@ def average_clips(logits: torch.Tensor, mode: str = "prob") -> torch.Tensor:
     Shape:
         logits: (num_clips, num_classes); output: (num_classes,).
     """
-    _choice("average_clips", mode, ("prob", "score"))
     if logits.ndim != 2:
         raise DataError(f"expected (num_clips, num_classes) logits, got shape {tuple(logits.shape)}")
-    return (logits.softmax(dim=1) if mode == "prob" else logits).mean(dim=0)
+    return _mean_over_clips(logits[None], mode)[0]
+
+
+def combine_clip_logits(logits: torch.Tensor, mode: str = "prob") -> torch.Tensor:
+    """One score row per sample from its K clips' logits, averaged as :func:`average_clips`; with ``prob`` the
+    row is the log of the averaged probabilities, so its softmax (and argmax) is that average.
+
+    Shape:
+        logits: (N, K, num_classes); output: (N, num_classes).
+    """
+    if logits.ndim != 3:
+        raise DataError(f"expected (N, K, num_classes) logits, got shape {tuple(logits.shape)}")
+    out = _mean_over_clips(logits, mode)
+    return torch.log(out.clamp_min(1e-300)) if mode == "prob" else out
+
+
+def _mean_over_clips(logits: torch.Tensor, mode: str) -> torch.Tensor:
+    _choice("average_clips", mode, ("prob", "score"))
+    return (logits.softmax(dim=-1) if mode == "prob" else logits).mean(dim=1)

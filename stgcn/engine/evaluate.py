@@ -1,6 +1,7 @@
 """Evaluation: scores of a model on a store split, metrics, confusion matrix, and per-clip score files.
 
-:func:`predict_scores` runs a model over a loader (K-clip inputs are averaged over the K clips);
+:func:`predict_scores` runs a model over a loader (K-clip inputs are combined over the K clips: mean logits, or with
+``preprocess.average_clips='prob'`` the log of the mean softmax, as MMAction2 / PYSKL);
 :func:`compute_metrics` turns scores into top-1, top-5, mean class accuracy and per-class accuracy;
 :func:`evaluate` does both for a checkpoint and a store; :func:`save_evaluation` writes ``metrics.json``,
 ``confusion.csv`` (+ ``confusion.png`` with matplotlib), ``per_class.csv`` and ``scores.npz``.
@@ -81,14 +82,17 @@ def predict_scores(
     *,
     device: torch.device | str = "cpu",
     amp_dtype: torch.dtype | None = None,
+    average_clips: str = "score",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Logits of every sample, averaged over the K clips of K-clip inputs.
+    """Scores of every sample: its logits, combined over the K clips of K-clip inputs.
 
     Args:
         model: Returns logits (N, num_classes); put in eval mode here.
         batches: Iterable of ``(x, labels, indices)`` (a loader over a :class:`~stgcn.dataset.SkeletonDataset`).
         device: Where to run.
         amp_dtype: Autocast dtype (``torch.bfloat16``/``torch.float16``) or ``None``.
+        average_clips: ``score`` (mean of the K logits) or ``prob`` (log of the mean of the K softmaxes); see
+            :func:`stgcn.data.mm_pipeline.combine_clip_logits`.
 
     Returns:
         ``(scores, labels, indices)``: float32 (N, num_classes), int64 (N,), int64 (N,) store indices.
@@ -96,6 +100,8 @@ def predict_scores(
     Shape:
         x: (B, C, T, V, M) or (B, K, C, T, V, M).
     """
+    from stgcn.data.mm_pipeline import combine_clip_logits
+
     device = torch.device(device)
     model.eval()
     scores, labels, indices = [], [], []
@@ -107,7 +113,7 @@ def predict_scores(
             x = x.reshape(b * k, *x.shape[2:])
         with autocast_context(device, amp_dtype):
             out = model(x)
-        out = out.float().view(-1, k, out.shape[-1]).mean(dim=1)
+        out = combine_clip_logits(out.float().view(-1, k, out.shape[-1]), average_clips)
         scores.append(out.cpu().numpy())
         labels.append(np.asarray(y, dtype=np.int64))
         indices.append(np.asarray(idx, dtype=np.int64))
@@ -244,7 +250,8 @@ def evaluate(
     loader = build_loader(dataset, batch_size, shuffle=False, num_workers=num_workers, persistent_workers=False,
                           pin_memory=device.type == "cuda") if len(dataset) else []
     model = ckpt.model.to(device)
-    scores, labels, indices = predict_scores(model, loader, device=device, amp_dtype=amp_dtype)
+    scores, labels, indices = predict_scores(model, loader, device=device, amp_dtype=amp_dtype,
+                                             average_clips=preprocess.average_clips)
     names = [st.name(int(i)) for i in indices]
     metrics, cm = compute_metrics(scores, labels, class_names)
     result = Scores(scores.astype(np.float32), labels, names, list(class_names), preprocess.num_clips, split)
@@ -259,7 +266,7 @@ def _mm_scores(model: nn.Module, st: Any, indices: np.ndarray, pipeline: Any, de
         Returns (len(indices), num_classes) float32.
     """
     from stgcn.data.channels import SCORE_CHANNELS
-    from stgcn.data.mm_pipeline import apply_mm_pipeline, clip_annotation, to_stgcn_input
+    from stgcn.data.mm_pipeline import apply_mm_pipeline, clip_annotation, combine_clip_logits, to_stgcn_input
 
     names = [c.lower() for c in st.channels]
     pick = []
@@ -279,10 +286,7 @@ def _mm_scores(model: nn.Module, st: Any, indices: np.ndarray, pipeline: Any, de
             raise DataError(f"{st.path}: clip {st.name(int(i))}: {e}") from None
         with torch.no_grad(), autocast_context(device, amp_dtype):
             logits = model(x).double().cpu()
-        if pipeline.average_clips == "prob":
-            out.append(torch.log(logits.softmax(dim=1).mean(dim=0).clamp_min(1e-300)))
-        else:
-            out.append(logits.mean(dim=0))
+        out.append(combine_clip_logits(logits[None], pipeline.average_clips)[0])
     return torch.stack(out).float().numpy() if out else np.zeros((0, model.config.num_classes), np.float32)
 
 

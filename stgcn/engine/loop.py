@@ -167,8 +167,13 @@ def train_one_epoch(stepper: Stepper, loader: DataLoader, device: torch.device, 
 
 def evaluate_shards(net: nn.Module, loader: DataLoader, device: torch.device, amp: torch.dtype | None,
                     d: DistContext, class_names: list[str]) -> dict[str, Any] | None:
-    """Test metrics over all processes' shards (computed on every rank, identical); ``None`` without clips."""
-    scores, labels, indices = predict_scores(net, loader, device=device, amp_dtype=amp)
+    """Test metrics over all processes' shards (computed on every rank, identical); ``None`` without clips.
+
+    K-clip inputs are combined as the test transform's ``preprocess.average_clips`` says.
+    """
+    preprocess = getattr(getattr(loader.dataset, "transform", None), "preprocess", None)
+    average = getattr(preprocess, "average_clips", "score")
+    scores, labels, indices = predict_scores(net, loader, device=device, amp_dtype=amp, average_clips=average)
     if d.enabled:
         parts = [p for p in all_gather((scores, labels, indices), d) if len(p[0])]
         scores = np.concatenate([p[0] for p in parts])

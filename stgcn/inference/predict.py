@@ -15,7 +15,7 @@ Three ways in:
 
 * :meth:`Predictor.predict`: one clip ``(T, V, C)`` or ``(T, M, V, C)`` -> the top-k classes.
   :meth:`Predictor.predict_batch` takes ``(N, C, T, V, M)`` (the original ST-GCN's data layout) or a list of
-  clips. Multi-clip testing (``preprocess.num_clips > 1``) averages the K clips' logits.
+  clips. Multi-clip testing (``preprocess.num_clips > 1``) combines the K clips as ``preprocess.average_clips`` says.
 * :meth:`Predictor.sliding_window`: windows of ``window`` frames every ``stride`` frames over a long
   sequence, each predicted independently; :func:`frame_labels` turns them into one label per frame.
 * :meth:`Predictor.stream`: a :class:`PredictionStream` that takes frames one at a time and emits a
@@ -58,7 +58,7 @@ import numpy as np
 import torch
 
 from stgcn.data.channels import fit_image_coordinates, model_input_channels
-from stgcn.data.mm_pipeline import MMPipelineConfig, apply_mm_pipeline, clip_annotation
+from stgcn.data.mm_pipeline import MMPipelineConfig, apply_mm_pipeline, clip_annotation, combine_clip_logits
 from stgcn.data.transforms import PreprocessConfig, build_transform, take_frames, temporal_indices
 from stgcn.engine.checkpoint import Checkpoint, load_checkpoint, preprocess_from_dict
 from stgcn.errors import ConfigError, DataError
@@ -290,14 +290,12 @@ class Predictor:
         return np.stack(out)  # type: ignore[arg-type]
 
     def _combine(self, logits: np.ndarray) -> np.ndarray:
-        """Per-input logits of its K clips (N, K, classes) -> (N, classes): the mean, or for an MM pipeline
-        with ``average_clips='prob'`` the log of the mean of the clips' softmax (whose softmax is that mean)."""
-        if self._mm is None or self._mm.average_clips != "prob":
+        """Per-input logits of its K clips (N, K, classes) -> (N, classes): the mean, or with
+        ``average_clips='prob'`` (an MM pipeline or a PreprocessConfig) the log of the mean of the clips' softmax
+        (whose softmax is that mean), by :func:`~stgcn.data.mm_pipeline.combine_clip_logits`."""
+        if getattr(self.preprocess, "average_clips", "score") != "prob":
             return logits.mean(axis=1)
-        z = logits.astype(np.float64)
-        p = np.exp(z - z.max(axis=2, keepdims=True))
-        p = (p / p.sum(axis=2, keepdims=True)).mean(axis=1)
-        return np.log(np.maximum(p, np.finfo(np.float64).tiny))
+        return combine_clip_logits(torch.from_numpy(logits).double(), "prob").numpy()
 
     def _prediction(self, logits: np.ndarray, topk: int) -> Prediction:
         z = logits.astype(np.float64)

@@ -10,11 +10,14 @@ from stgcn.data.channels import SCORE_CHANNELS
 from stgcn.errors import ConfigError
 from stgcn.utils.dataclass_config import from_dict, to_dict
 
-__all__ = ["PreprocessConfig", "AugmentConfig", "RESIZE_MODES", "STREAMS", "CENTER_MODES", "SCORE_CHANNELS"]
+__all__ = ["PreprocessConfig", "AugmentConfig", "RESIZE_MODES", "STREAMS", "CENTER_MODES", "SCORE_CHANNELS",
+           "PRENORMALIZE_MODES", "CLIP_AVERAGES"]
 
-RESIZE_MODES = ("pad", "loop", "uniform")
+RESIZE_MODES = ("pad", "loop", "uniform", "pyskl")
 STREAMS = ("joint", "bone", "joint_motion", "bone_motion")
 CENTER_MODES = ("none", "frame", "first")
+PRENORMALIZE_MODES = ("none", "pyskl-2d", "pyskl-3d")
+CLIP_AVERAGES = ("score", "prob")
 
 
 def _tuple(value: Any, where: str) -> tuple:
@@ -30,9 +33,10 @@ class PreprocessConfig:
     Args:
         length: Frames per model input T; ``None`` keeps each clip's own length (batch size 1 only).
         resize: How a clip reaches ``length`` frames: ``pad`` (crop / zero-pad at the end), ``loop``
-            (crop / repeat) or ``uniform`` (one frame per equal segment). See :func:`temporal_indices`.
-        num_clips: Clips per sample at test time (K-clip testing averages the K logits). Ignored in
-            training.
+            (crop / repeat), ``uniform`` (one frame per equal segment) or ``pyskl`` (PYSKL's / MMAction2's
+            ``UniformSample``: short clips loop, K test clips from a fixed seed). See :func:`temporal_indices`.
+        num_clips: Clips per sample at test time (K-clip testing combines them as ``average_clips`` says).
+            Ignored in training.
         max_persons: Persons M per input; ``None`` keeps the store's M.
         channels: Input channel names (e.g. ``("x", "y", "z")``, ``("x", "y", "score")``). Channels named
             score/confidence/visibility are not coordinates: they are never moved or rotated. ``None``: all
@@ -45,6 +49,14 @@ class PreprocessConfig:
         view_normalize: Rotate 3-D clips into the body frame of the first frame (see
             :func:`view_normalize`).
         stream: Feature stream: ``joint``, ``bone``, ``joint_motion`` or ``bone_motion``.
+        prenormalize: ``none``, ``pyskl-3d`` (PYSKL's ``PreNormalize3D``: drop the frames without the main
+            person, put the person present longer first, centre on joint 1 (25 joints) or the last joint of the
+            first frame, rotate joints 0 -> 1 onto +z then 8 -> 4 onto -x; x, y, z channels) or ``pyskl-2d``
+            (PYSKL's ``PreNormalize2D`` in ``fix`` mode: pixels to [-1, 1] by ``image_size``, joints with a
+            score <= 0.01 set to (0, 0); x, y, score channels). Replaces ``center``, ``view_normalize`` and the
+            ``image_size`` scaling; see :func:`stgcn.data.mm_pipeline.prenormalize_clip`.
+        average_clips: How K-clip testing combines the clips: ``score`` (mean of the logits) or ``prob`` (mean of
+            the softmax probabilities, as MMAction2 / PYSKL; the stored scores are then the log of that mean).
     """
 
     length: int | None = 64
@@ -57,6 +69,8 @@ class PreprocessConfig:
     center_joint: int | str | None = None
     view_normalize: bool = False
     stream: str = "joint"
+    prenormalize: str = "none"
+    average_clips: str = "score"
 
     def __post_init__(self) -> None:
         if self.length is not None and (isinstance(self.length, bool) or not isinstance(self.length, int)
@@ -87,6 +101,19 @@ class PreprocessConfig:
         if self.stream not in STREAMS:
             raise ConfigError(f"preprocess stream {self.stream!r} is not valid; valid streams are "
                               f"{', '.join(STREAMS)}")
+        if self.prenormalize not in PRENORMALIZE_MODES:
+            raise ConfigError(f"preprocess prenormalize {self.prenormalize!r} is not valid; valid modes are "
+                              f"{', '.join(PRENORMALIZE_MODES)}")
+        if self.prenormalize != "none" and (self.center != "none" or self.view_normalize):
+            raise ConfigError(f"preprocess prenormalize {self.prenormalize!r} centres and aligns the clip itself; "
+                              f"set center: none and view_normalize: false")
+        if self.prenormalize == "pyskl-2d" and self.image_size is None:
+            raise ConfigError("preprocess prenormalize 'pyskl-2d' needs image_size (width, height)")
+        if self.prenormalize == "pyskl-3d" and self.image_size is not None:
+            raise ConfigError("preprocess prenormalize 'pyskl-3d' takes 3-D coordinates; unset image_size")
+        if self.average_clips not in CLIP_AVERAGES:
+            raise ConfigError(f"preprocess average_clips {self.average_clips!r} is not valid; valid modes are "
+                              f"{', '.join(CLIP_AVERAGES)}")
 
     @property
     def num_coords(self) -> int | None:

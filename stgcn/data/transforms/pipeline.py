@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from stgcn.data.mm_pipeline import prenormalize_clip
 from stgcn.data.transforms.augment import apply_moves, apply_rotations, move_curves, random_rotation
 from stgcn.data.transforms.config import SCORE_CHANNELS, AugmentConfig, PreprocessConfig
 from stgcn.data.transforms.spatial import (
@@ -68,6 +69,11 @@ class Transform:
                               f"{list(p.channels or ())}")
         if p.image_size is not None and coords is not None and coords < 2:
             raise ConfigError("2-D normalisation by image size needs x and y channels")
+        wanted = {"pyskl-3d": (3, None), "pyskl-2d": (2, 2)}.get(p.prenormalize)
+        if wanted is not None and coords is not None and (coords != wanted[0] or (
+                self.score_channel is not None and self.score_channel != wanted[1])):
+            raise ConfigError(f"preprocess prenormalize {p.prenormalize!r} takes channels "
+                              f"{'x, y, z' if wanted[0] == 3 else 'x, y (, score)'}; channels are {list(p.channels)}")
         self.bone_pairs = layout.bone_pairs()
 
     def __repr__(self) -> str:
@@ -90,6 +96,8 @@ class Transform:
         x = clip
         if p.max_persons is not None:
             x = select_persons(x, p.max_persons)
+        if p.prenormalize != "none":
+            return prenormalize_clip(x, p.prenormalize.removeprefix("pyskl-"), p.image_size)
         if p.image_size is not None:
             x = normalize_2d(x, p.image_size, self.score_channel)
         nc = self.num_coords if self.num_coords is not None else x.shape[-1]

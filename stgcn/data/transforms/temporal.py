@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from stgcn.data.mm_sampling import sample_test_indices, sample_train_indices
 from stgcn.data.transforms.config import RESIZE_MODES
 from stgcn.data.transforms.spatial import _present
 from stgcn.errors import ConfigError, DataError
@@ -31,6 +32,10 @@ def temporal_indices(
         * ``uniform``: split the clip into ``length`` equal segments and take one frame from each (a random
           frame with ``rng``; else the frame at fraction ``(clip_index + 0.5) / num_clips`` of each
           segment); a shorter clip repeats frames.
+        * ``pyskl``: PYSKL's / MMAction2's ``UniformSample(Frames)`` (:mod:`stgcn.data.mm_sampling`): a clip
+          shorter than ``length`` loops from a start (random in training; ``clip_index * num_frames // num_clips``
+          at test), one up to twice as long keeps consecutive frames with random skips, a longer one takes a
+          random frame per bin. Test draws come from PYSKL's fixed seed 255, as upstream's 10-clip test.
 
     ``length=None`` keeps every frame.
     """
@@ -40,6 +45,11 @@ def temporal_indices(
         raise ConfigError(f"resize mode {mode!r} is not valid; valid modes are {', '.join(RESIZE_MODES)}")
     if length is None:
         return np.arange(num_frames)
+    if mode == "pyskl":
+        if rng is not None:
+            return sample_train_indices(num_frames, length, rng)
+        all_clips = sample_test_indices(num_frames, length, num_clips, framework="pyskl")
+        return all_clips[clip_index * length:(clip_index + 1) * length]
     if mode == "uniform":
         width = num_frames / length                         # segment k is [k * width, (k + 1) * width)
         frac = rng.random(length) if rng is not None else (clip_index + 0.5) / num_clips
