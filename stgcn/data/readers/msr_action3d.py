@@ -10,13 +10,13 @@ Protocols:
   (Li et al. 2010; the sets as in Vemulapalli et al.'s ``protocol_vemulapalli2014/tr_te_splits.mat``),
   where labels are re-numbered 0-7 in action order.
 
-Lost tracking: 20 sequences (mostly "bend" and "pickup and throw", where the tracker loses the bent-over body)
-hold all-zero frames: at the start (``a07_s04_e01``: 36 of 45), in the middle (``a20_s02_e03``: 33 of 53) or at
-the end (``a13_s09_e03``: 740 of 936, the "936-frame" sequence is 196 real frames and zero padding). An all-zero
-frame is not a pose, so the conversion drops those frames (the clip keeps its real frames in order); without
-this, temporal resizing samples the zeros and the model sees a skeleton collapsing to the origin. The
-sequence ``a13_s09_e02`` is all zeros (a known defect of the release): an all-zero sequence is skipped with a
-warning and counted in the manifest.
+Lost tracking: besides the all-zero ``a13_s09_e02``, 19 sequences (mostly "bend" and "pickup and throw", where
+the tracker loses the bent-over body) hold 1,075 all-zero frames: at the start (``a07_s04_e01``: 36 of 45), in
+the middle (``a20_s02_e03``: 33 of 53) or at the end (``a13_s09_e03``: 740 of 936, the "936-frame" sequence is
+196 real frames and zero padding). An all-zero frame is not a pose, so the conversion drops those frames (the
+clip keeps its real frames in order); without this, temporal resizing samples the zeros and the model sees a
+skeleton collapsing to the origin. The sequence ``a13_s09_e02`` is all zeros (a known defect of the release): an
+all-zero sequence is skipped with a warning and counted in the manifest.
 
 Files: ``all`` (566 usable sequences) or ``vemulapalli2014``: the 557 that Vemulapalli et al. (CVPR 2014) used
 (their ``files_used.mat``), i.e. without the 10 sequences listed in :data:`MSR_VEMULAPALLI_EXCLUDED` (the
