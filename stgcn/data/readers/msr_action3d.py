@@ -10,8 +10,17 @@ Protocols:
   (Li et al. 2010; the sets as in Vemulapalli et al.'s ``protocol_vemulapalli2014/tr_te_splits.mat``),
   where labels are re-numbered 0-7 in action order.
 
-The sequence ``a13_s09_e02`` is all zeros (a known defect of the release): an all-zero sequence is skipped
-with a warning and counted in the manifest.
+Lost tracking: besides the all-zero ``a13_s09_e02``, 19 sequences (mostly "bend" and "pickup and throw", where
+the tracker loses the bent-over body) hold 1,075 all-zero frames: at the start (``a07_s04_e01``: 36 of 45), in
+the middle (``a20_s02_e03``: 33 of 53) or at the end (``a13_s09_e03``: 740 of 936, the "936-frame" sequence is
+196 real frames and zero padding). An all-zero frame is not a pose, so the conversion drops those frames (the
+clip keeps its real frames in order); without this, temporal resizing samples the zeros and the model sees a
+skeleton collapsing to the origin. The sequence ``a13_s09_e02`` is all zeros (a known defect of the release): an
+all-zero sequence is skipped with a warning and counted in the manifest.
+
+Files: ``all`` (566 usable sequences) or ``vemulapalli2014``: the 557 that Vemulapalli et al. (CVPR 2014) used
+(their ``files_used.mat``), i.e. without the 10 sequences listed in :data:`MSR_VEMULAPALLI_EXCLUDED` (the
+all-zero one, the mostly-lost ones and a few others).
 """
 
 from __future__ import annotations
@@ -38,8 +47,8 @@ from stgcn.data.readers.base import (
 from stgcn.errors import DataError
 from stgcn.graph.layouts import get_layout
 
-__all__ = ["MSR_ACTION_NAMES", "MSR_ACTION_SETS", "parse_msr_name", "read_msr_action3d_file", "plan_msr_action3d",
-           "FORMAT"]
+__all__ = ["MSR_ACTION_NAMES", "MSR_ACTION_SETS", "MSR_VEMULAPALLI_EXCLUDED", "parse_msr_name",
+           "read_msr_action3d_file", "drop_lost_frames", "plan_msr_action3d", "FORMAT"]
 
 # action names in id order (a01..a20), as protocol_vemulapalli2014/action_names.mat
 MSR_ACTION_NAMES: tuple[str, ...] = (
@@ -54,6 +63,12 @@ MSR_ACTION_SETS: dict[str, tuple[int, ...]] = {
     "AS3": (6, 14, 15, 16, 17, 18, 19, 20),
 }
 ACTION_SET_CHOICES = ("all", *MSR_ACTION_SETS)
+# the 10 of the 567 files that protocol_vemulapalli2014/files_used.mat leaves out
+MSR_VEMULAPALLI_EXCLUDED: frozenset[str] = frozenset({
+    "a02_s03_e02", "a04_s03_e01", "a07_s04_e01", "a13_s09_e01", "a13_s09_e02", "a13_s09_e03", "a14_s03_e01",
+    "a20_s07_e01", "a20_s07_e03", "a20_s10_e03",
+})
+FILES_CHOICES = ("all", "vemulapalli2014")
 _NAME = re.compile(r"a(\d+)_s(\d+)_e(\d+)")
 _FILE = re.compile(r"(a\d+_s\d+_e\d+)_skeleton3D")
 _JOINTS = 20
@@ -111,13 +126,23 @@ def read_msr_action3d_file(path: str | Path) -> tuple[np.ndarray, dict[str, Any]
     return x, meta
 
 
+def drop_lost_frames(x: np.ndarray) -> np.ndarray:
+    """Remove the all-zero frames (lost tracking) of a clip, keeping the others in order.
+
+    Shape:
+        x: (T, M, V, C) -> (T', M, V, C), T' = the number of frames with any non-zero value
+    """
+    return x[np.any(x != 0, axis=(1, 2, 3))]
+
+
 def _work(paths: list[str], *, actions: tuple[int, ...]) -> list[ClipRecord | Skipped]:
     label_of = {a: i for i, a in enumerate(actions)}
     out: list[ClipRecord | Skipped] = []
     for p in paths:
         x, meta = read_msr_action3d_file(p)
         name = meta["name"]
-        if not np.any(x):
+        x = drop_lost_frames(x)
+        if not len(x):
             out.append(Skipped(name, "all-zero sequence (a known defect of the MSR Action3D release)"))
             continue
         info = parse_msr_name(name)
@@ -126,22 +151,26 @@ def _work(paths: list[str], *, actions: tuple[int, ...]) -> list[ClipRecord | Sk
     return out
 
 
-def plan_msr_action3d(src: str | Path, *, action_set: str = "all", chunk: int = 32) -> SourcePlan:
+def plan_msr_action3d(src: str | Path, *, action_set: str = "all", files: str = "all",
+                      chunk: int = 32) -> SourcePlan:
     """Plan the conversion of a folder of MSR Action3D skeleton files.
 
     Args:
         src: Folder of ``aAA_sSS_eEE_skeleton3D.txt`` files.
         action_set: ``all`` (20 actions) or ``AS1`` / ``AS2`` / ``AS3`` (8 actions each).
+        files: ``all`` or ``vemulapalli2014`` (the 557 files of Vemulapalli et al. 2014).
         chunk: Files per work unit.
     """
     src = Path(src)
     if action_set not in ACTION_SET_CHOICES:
         raise DataError(f"MSR Action3D action set {action_set!r} is not valid; valid sets are "
                         f"{', '.join(ACTION_SET_CHOICES)}")
+    if files not in FILES_CHOICES:
+        raise DataError(f"MSR Action3D file list {files!r} is not valid; valid lists are {', '.join(FILES_CHOICES)}")
     if not src.is_dir():
         raise DataError(f"{src}: not a directory; expected the folder of aAA_sSS_eEE_skeleton3D.txt files")
     actions = tuple(range(1, 21)) if action_set == "all" else MSR_ACTION_SETS[action_set]
-    files = []
+    paths = []
     for p in sorted(src.glob("*_skeleton3D.txt")):
         m = _FILE.fullmatch(p.stem)
         if m is None:
@@ -149,9 +178,9 @@ def plan_msr_action3d(src: str | Path, *, action_set: str = "all", chunk: int = 
         info = parse_msr_name(m.group(1))
         if not 1 <= info["action"] <= 20:
             raise DataError(f"{p}: action a{info['action']:02d} is not an MSR Action3D action (a01-a20)")
-        if info["action"] in actions:
-            files.append(str(p))
-    if not files:
+        if info["action"] in actions and not (files == "vemulapalli2014" and m.group(1) in MSR_VEMULAPALLI_EXCLUDED):
+            paths.append(str(p))
+    if not paths:
         raise DataError(f"{src}: no MSR Action3D files (aAA_sSS_eEE_skeleton3D.txt) found")
     return SourcePlan(
         format="msr-action3d",
@@ -159,11 +188,12 @@ def plan_msr_action3d(src: str | Path, *, action_set: str = "all", chunk: int = 
         channels=["x", "y", "z"],
         class_names=[MSR_ACTION_NAMES[a - 1] for a in actions],
         num_persons=1,
-        units=chunked(files, chunk),
+        units=chunked(paths, chunk),
         work=partial(_work, actions=actions),
         splits=["train", "test"],
         source={"format": "msr-action3d", "path": str(src.resolve()), "action_set": action_set,
-                "actions": list(actions), "protocol": "cross-subject: odd subjects train, even subjects test"},
+                "actions": list(actions), "files": files, "lost_frames": "all-zero frames dropped",
+                "protocol": "cross-subject: odd subjects train, even subjects test"},
     )
 
 
@@ -175,6 +205,8 @@ FORMAT = DatasetFormat(
     options=(
         ReaderOption("action_set", str, "all", "all 20 actions or one 8-action subset (default all)",
                      choices=ACTION_SET_CHOICES),
+        ReaderOption("files", str, "all", "all files or the 557 of Vemulapalli et al. 2014 (default all)",
+                     choices=FILES_CHOICES),
         ReaderOption("chunk", int, 32, "files per work unit", minimum=1, cli=False),
     ),
 )

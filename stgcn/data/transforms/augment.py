@@ -1,5 +1,6 @@
-"""Training augmentation on ``(T, M, V, C)`` clips: the original ST-GCN random move and random 3-D rotations,
-each as "draw the parameters" + "apply them to a batch" so a batch is augmented in one vectorised pass."""
+"""Training augmentation on ``(T, M, V, C)`` clips: the original ST-GCN random move, random 3-D rotations and
+random per-axis scaling, each as "draw the parameters" + "apply them to a batch" so a batch is augmented in one
+vectorised pass."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = ["move_curves", "apply_moves", "random_move", "rotation_matrix", "random_rotation", "apply_rotations",
-           "random_rotate_3d"]
+           "random_rotate_3d", "random_scales", "apply_scales"]
 
 
 def _key_frame_curves(keys: np.ndarray, nodes: np.ndarray, num_frames: int) -> np.ndarray:
@@ -132,3 +133,24 @@ def random_rotate_3d(x: np.ndarray, rng: np.random.Generator, max_angle: float) 
         x: (T, M, V, C >= 3) -> same shape
     """
     return apply_rotations(x[None], random_rotation(rng, max_angle)[None])[0]
+
+
+def random_scales(rng: np.random.Generator, max_scale: float, num_axes: int) -> np.ndarray:
+    """Per-axis scale factors uniform in ``[1 - max_scale, 1 + max_scale]`` (PYSKL's ``RandomScale``).
+
+    Shape:
+        returns (num_axes,)
+    """
+    return 1.0 + rng.uniform(-max_scale, max_scale, size=num_axes)
+
+
+def apply_scales(x: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Multiply the first ``A`` coordinate channels of each clip by its factors (zero points stay zero).
+
+    Shape:
+        x: (B, T, M, V, C >= A), scales: (B, A) -> (B, T, M, V, C)
+    """
+    a = scales.shape[1]
+    out = x.astype(np.float32, copy=True)
+    out[..., :a] *= scales.astype(np.float32)[:, None, None, None, :]
+    return out

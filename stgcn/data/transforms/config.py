@@ -147,6 +147,8 @@ class AugmentConfig:
         move_translations: Translation candidates.
         move_steps: Candidates for the number of interpolation segments.
         rotate_3d: Maximum angle in degrees of a random 3-D rotation about each axis (0: off).
+        random_scale: Scale each coordinate axis by its own factor uniform in ``[1 - s, 1 + s]`` (PYSKL's
+            ``RandomScale``; 0: off). Makes a model less sensitive to body size and camera distance.
     """
 
     random_shift: bool = False
@@ -156,6 +158,7 @@ class AugmentConfig:
     move_translations: tuple[float, ...] = (-0.2, -0.1, 0.0, 0.1, 0.2)
     move_steps: tuple[int, ...] = (1,)
     rotate_3d: float = 0.0
+    random_scale: float = 0.0
 
     def __post_init__(self) -> None:
         for key in ("move_angles", "move_scales", "move_translations", "move_steps"):
@@ -167,6 +170,9 @@ class AugmentConfig:
             raise ConfigError(f"augment move_steps must be positive integers, got {self.move_steps!r}")
         if not isinstance(self.rotate_3d, int | float) or not 0 <= self.rotate_3d <= 180:
             raise ConfigError(f"augment rotate_3d must be an angle in [0, 180] degrees, got {self.rotate_3d!r}")
+        if (isinstance(self.random_scale, bool) or not isinstance(self.random_scale, int | float)
+                or not 0 <= self.random_scale < 1):
+            raise ConfigError(f"augment random_scale must be in [0, 1), got {self.random_scale!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict."""

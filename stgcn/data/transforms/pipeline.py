@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 
 from stgcn.data.mm_pipeline import prenormalize_clip
-from stgcn.data.transforms.augment import apply_moves, apply_rotations, move_curves, random_rotation
+from stgcn.data.transforms.augment import (
+    apply_moves,
+    apply_rotations,
+    apply_scales,
+    move_curves,
+    random_rotation,
+    random_scales,
+)
 from stgcn.data.transforms.config import SCORE_CHANNELS, AugmentConfig, PreprocessConfig
 from stgcn.data.transforms.spatial import (
     body_rotation,
@@ -134,13 +141,13 @@ class Transform:
         """Augmentation (training), feature stream and the (C, T, V, M) layout, for equally long clips.
 
         Each clip draws its random parameters from its own generator, in a fixed order (shift, move,
-        rotation), so a clip gets the same result alone or in a batch.
+        rotation, scale), so a clip gets the same result alone or in a batch.
 
         Shape:
             xs: B x (T, M, V, C) -> (B, C, T, V, M)
         """
         a = self.augment
-        curves, rotations = [], []
+        curves, rotations, scales = [], [], []
         if a is not None:
             for i, rng in enumerate(rngs):
                 if rng is None:
@@ -152,14 +159,22 @@ class Transform:
                                               translations=a.move_translations, move_steps=a.move_steps))
                 if a.rotate_3d > 0:
                     rotations.append(random_rotation(rng, a.rotate_3d))
+                if a.random_scale > 0:
+                    scales.append(random_scales(rng, a.random_scale, self._scaled_axes(xs[i])))
         x = np.stack(xs)
         if curves:
             x = apply_moves(x, np.stack(curves))
         if rotations:
             x = apply_rotations(x, np.stack(rotations))
+        if scales:
+            x = apply_scales(x, np.stack(scales))
         if self.preprocess.stream != "joint":
             x = feature_stream(x, self.preprocess.stream, self.bone_pairs, self.num_coords, time_axis=1)
         return np.ascontiguousarray(x.transpose(0, 4, 1, 3, 2), dtype=np.float32)
+
+    def _scaled_axes(self, x: np.ndarray) -> int:
+        """Coordinate channels that random scaling changes (all channels but scores)."""
+        return self.num_coords if self.num_coords is not None else x.shape[-1]
 
     def _resized(self, clip: np.ndarray, rng: np.random.Generator | None, clip_index: int = 0) -> np.ndarray:
         clip = np.asarray(clip)
