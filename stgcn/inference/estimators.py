@@ -105,7 +105,7 @@ def open_estimator(backend: str = "auto", *, max_people: int | None = None, mode
     """A pose estimator with ``process(frame (H, W, 3) RGB) -> (P, 33, 4)`` and ``close()``.
 
     Args:
-        backend: ``auto`` (LiteRT when installed, which finds every person, else MediaPipe), ``litert`` or
+        backend: ``auto`` (:func:`stgcn.inference.pose.resolve_backend`), ``litert`` or
             ``mediapipe`` (one person only).
         max_people: Most people per frame (``None``: no limit). MediaPipe finds one.
         model_complexity: 1 (full); 0 and 2 with MediaPipe only, when installed (:func:`check_model_complexity`).
@@ -118,17 +118,10 @@ def open_estimator(backend: str = "auto", *, max_people: int | None = None, mode
     Raises:
         ConfigError: bad option, or several people asked of MediaPipe. StgcnError: neither backend installed.
     """
-    from stgcn.inference.pose import POSE_BACKENDS
+    from stgcn.inference.pose import resolve_backend
 
-    if backend not in POSE_BACKENDS:
-        raise ConfigError(f"unknown pose backend {backend!r}; valid backends are {', '.join(POSE_BACKENDS)}")
     asked = backend
-    if backend == "auto":
-        try:
-            import ai_edge_litert.interpreter  # noqa: F401
-            backend = "litert" if model_complexity == 1 else "mediapipe"
-        except ImportError:
-            backend = "mediapipe"
+    backend = resolve_backend(backend, model_complexity)
     check_model_complexity(model_complexity, backend)
     if backend == "litert":
         return _LiteRT(max_people, min_detection_confidence, min_tracking_confidence, num_threads, detect_every)
@@ -136,6 +129,6 @@ def open_estimator(backend: str = "auto", *, max_people: int | None = None, mode
         if asked == "mediapipe":
             raise ConfigError("the mediapipe pose backend finds one person; several people need the litert "
                               "backend (pip install ai-edge-litert), or use --max-people 1")
-        logger.warning("LiteRT is not installed: the mediapipe backend follows one person only (several people "
-                       "need pip install ai-edge-litert)")
+        logger.warning("the mediapipe pose backend follows one person only (several people need the litert "
+                       "backend: pip install ai-edge-litert, model complexity 1)")
     return _MediaPipe(model_complexity, min_detection_confidence, min_tracking_confidence)
