@@ -270,7 +270,7 @@ def test_cli_predict(tmp_path, capsys):
     pred = Predictor.from_checkpoint(ck).predict(clip, topk=2)
     assert out.startswith(f"{tmp_path / 'clip.npy'} (40 frames): {pred.labels[0]} {pred.scores[0]:.3f}")
     assert main(["predict", str(ck), str(tmp_path / "clip.npy"), "--json", "--window", "20", "--stride", "10"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    (doc,) = json.loads(capsys.readouterr().out)  # one input: still a list, the same shape as for several
     assert doc["frames"] == 40 and [w["start"] for w in doc["windows"]] == [0, 10, 20]
     assert len(doc["frame_labels"]) == 40 and set(doc["frame_labels"]) <= set(CLASS_NAMES)
     assert doc["topk"][0]["label"] == pred.label

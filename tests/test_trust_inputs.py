@@ -90,6 +90,6 @@ def test_deep_nesting_never_raises_recursion_error(tmp_path):
 def test_invalid_yaml_layout_is_one_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("joints: [a, b\nedges: {")
-    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML") as info:
+    with pytest.raises(ConfigError, match=r"bad\.yaml: invalid YAML") as info:
         load_layout(path)
     assert "\n" not in str(info.value)

@@ -34,6 +34,7 @@ from stgcn.errors import DataError
 from stgcn.utils.atomic import atomic_open
 from stgcn.utils.checks import check_int
 from stgcn.utils.device import resolve_device
+from stgcn.utils.limits import MAX_CLIPS
 from stgcn.utils.safe_text import csv_safe
 
 __all__ = ["EvalResult", "Scores", "predict_scores", "compute_metrics", "confusion_matrix", "evaluate",
@@ -218,7 +219,8 @@ def evaluate(
 
     if isinstance(preprocess, MMPipelineConfig):
         if clips is not None:
-            preprocess = dataclasses.replace(preprocess, num_clips=check_int(clips, "clips", minimum=1))
+            clips = check_int(clips, "clips", minimum=1, maximum=MAX_CLIPS)
+            preprocess = dataclasses.replace(preprocess, num_clips=clips)
         device = resolve_device(device, name="--device")
         indices = np.asarray(st.split(split), dtype=np.int64)
         scores = _mm_scores(ckpt.model.to(device), st, indices, preprocess, device, amp_dtype)
@@ -231,7 +233,7 @@ def evaluate(
         log.warning("the checkpoint stores no preprocessing; using the defaults (%s)", PreprocessConfig())
         preprocess = PreprocessConfig()
     if clips is not None:
-        check_int(clips, "clips", minimum=1)
+        check_int(clips, "clips", minimum=1, maximum=MAX_CLIPS)
         preprocess = dataclasses.replace(preprocess, num_clips=int(clips))
     class_names = ckpt.class_names or [str(i) for i in range(cfg.num_classes)]
     if ckpt.class_names is not None and list(st.class_names) != list(ckpt.class_names[:len(st.class_names)]):

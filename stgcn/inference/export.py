@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from torch import nn
 from stgcn.engine.checkpoint import Checkpoint, load_checkpoint, preprocess_to_dict
 from stgcn.errors import ConfigError, StgcnError
 from stgcn.models.stgcn import STGCN
+from stgcn.utils.checks import check_int
+from stgcn.utils.limits import MAX_FRAMES
 
 __all__ = ["export_model", "export_checkpoint", "ExportReport", "ExportError", "EXPORT_FORMATS", "inference_copy"]
 
@@ -174,8 +177,10 @@ def export_model(model: STGCN, out: str | Path, fmt: str, *, checkpoint: Checkpo
     """
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; valid formats are {', '.join(EXPORT_FORMATS)}")
-    if not atol > 0:
-        raise ConfigError(f"atol must be positive, got {atol!r}")
+    if not atol > 0 or not math.isfinite(atol):
+        raise ConfigError(f"atol must be a positive finite number, got {atol!r}")
+    frames = check_int(frames, "frames", maximum=MAX_FRAMES)
+    opset = check_int(opset, "opset")
     from stgcn.utils.atomic import atomic_path
 
     start = time.perf_counter()

@@ -202,13 +202,15 @@ class Predictor:
     def _pad_raw(self, clip: np.ndarray, where: str) -> np.ndarray:
         """Apply the short-window policy to raw frames (T, M, V, C) when the model input keeps T."""
         t = clip.shape[0]
-        if t >= self.min_frames or self.fixed_length is not None:
+        if t >= self.min_frames:
             return clip
-        if self.short == "error":
+        if self.short == "error":  # also with a fixed input length: 'error' is a promise to the caller
             raise DataError(
                 f"{where}: {t} frames is shorter than the model's {self.min_frames}-frame minimum "
                 f"(temporal receptive field {self.receptive_field}); use a longer window, short='loop' or "
                 f"'zero', or min_frames=1 to run it as it is")
+        if self.fixed_length is not None:  # the stored preprocessing brings the clip to its length
+            return clip
         if not self._warned_short:
             logger.info("windows shorter than %d frames are padded to it (policy %r; first: %d frames)",
                         self.min_frames, self.short, t)
@@ -297,7 +299,7 @@ class Predictor:
         z = logits.astype(np.float64)
         p = np.exp(z - z.max())
         p /= p.sum()
-        k = max(1, min(int(topk), self.num_classes))
+        k = min(check_int(topk, "topk"), self.num_classes)  # more than there are: all of them
         order = np.argsort(-p, kind="stable")[:k]
         return Prediction(indices=tuple(int(i) for i in order),
                           labels=tuple(self.class_names[i] for i in order),

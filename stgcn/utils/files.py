@@ -115,6 +115,8 @@ def parse_yaml(text: str, path: str | Path, *, error: type[Exception] = DataErro
     except RecursionError:
         raise error(f"{path}: nested more than {MAX_NESTING} levels deep") from None
     except yaml.YAMLError as e:
-        first = " ".join(str(e).split())[:200]
-        raise error(f"{path}: not valid YAML ({first})") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())[:200]
+        raise error(f"{path}: invalid YAML{where} ({problem})") from None
     return check_nesting(data, path, error=error)
