@@ -36,8 +36,9 @@ trained on; the original demo zero-padded such windows silently. Here a model in
 
 ``min_frames`` defaults to the receptive field, except for checkpoints whose preprocessing brings every
 clip to a fixed length L (``preprocess.length``): the model was trained on L-frame inputs, so the default is
-``min(receptive field, L)`` and the stored preprocessing (its ``resize`` mode) alone decides how a short
-clip reaches L frames. ``min_frames=1`` runs every window as it is. Padding is applied to the raw frames,
+``min(receptive field, L)`` and, under ``loop`` and ``zero``, the stored preprocessing (its ``resize``
+mode) alone decides how a short clip reaches L frames; ``error`` still refuses a clip shorter than
+``min_frames``, as it promises. ``min_frames=1`` runs every window as it is. Padding is applied to the raw frames,
 before the stored preprocessing, so motion features and centring see a consistent sequence; it is logged
 once per predictor.
 
@@ -202,11 +203,13 @@ class Predictor:
     def _pad_raw(self, clip: np.ndarray, where: str) -> np.ndarray:
         """Apply the short-window policy to raw frames (T, M, V, C) when the model input keeps T."""
         t = clip.shape[0]
-        if t >= self.min_frames:
+        # with a fixed input length L, a model input below min_frames > L is _pad_input's business
+        need = self.min_frames if self.fixed_length is None else min(self.min_frames, self.fixed_length)
+        if t >= need:
             return clip
         if self.short == "error":  # also with a fixed input length: 'error' is a promise to the caller
             raise DataError(
-                f"{where}: {t} frames is shorter than the model's {self.min_frames}-frame minimum "
+                f"{where}: {t} frames is shorter than the model's {need}-frame minimum "
                 f"(temporal receptive field {self.receptive_field}); use a longer window, short='loop' or "
                 f"'zero', or min_frames=1 to run it as it is")
         if self.fixed_length is not None:  # the stored preprocessing brings the clip to its length
