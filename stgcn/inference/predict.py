@@ -73,6 +73,7 @@ from stgcn.models.config import STGCNConfig
 from stgcn.models.stgcn import STGCN
 from stgcn.utils.checks import check_int
 from stgcn.utils.device import resolve_device
+from stgcn.utils.limits import MAX_FRAMES
 
 # re-exported: the names of this module before it was split (clips, results, stream, windows, channels)
 __all__ = [
@@ -136,7 +137,7 @@ class Predictor:
         fixed = self.fixed_length
         if min_frames is None:
             min_frames = self.receptive_field if fixed is None else min(self.receptive_field, fixed)
-        self.min_frames = check_int(min_frames, "min_frames")
+        self.min_frames = check_int(min_frames, "min_frames", maximum=MAX_FRAMES)
         self.batch_size = check_int(batch_size, "batch_size")
         self._warned_short = False
 
@@ -399,7 +400,7 @@ class Predictor:
         """``(window, stride)`` with the defaults filled in: :attr:`default_window` and ``window // 2``."""
         window = self.default_window if window is None else window
         stride = max(1, window // 2) if stride is None else stride
-        return check_int(window, "window"), check_int(stride, "stride")
+        return check_int(window, "window", maximum=MAX_FRAMES), check_int(stride, "stride", maximum=MAX_FRAMES)
 
     def _predict_window(self, frames: np.ndarray, start: int, end: int, topk: int) -> WindowPrediction:
         x = self.prepare(frames, where=f"frames {start}-{end}")
