@@ -93,3 +93,14 @@ def test_invalid_yaml_layout_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match=r"bad\.yaml: invalid YAML") as info:
         load_layout(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("loader", ["stgcn", "original"])
+def test_checkpoint_readers_refuse_a_fifo_without_blocking(tmp_path, loader):
+    from stgcn.convert.original import load_original_state_dict
+    from stgcn.engine.checkpoint import load_checkpoint
+    from stgcn.errors import CheckpointError
+
+    path = _fifo(tmp_path, "m.pt")
+    with pytest.raises(CheckpointError, match=r"m\.pt: not a regular file"):
+        (load_checkpoint if loader == "stgcn" else load_original_state_dict)(path)

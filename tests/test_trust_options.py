@@ -103,7 +103,8 @@ def test_render_fps(clip, tmp_path, capsys, fps):
            "--fps must be a finite number")
 
 
-def test_eval_clips_are_bounded(tmp_path, capsys):
+@pytest.fixture
+def eval_pair(tmp_path) -> tuple[Path, Path]:
     from stgcn.data.synthetic import make_synthetic_store
     from stgcn.engine.checkpoint import save_checkpoint
     from stgcn.models.config import GraphConfig, STGCNConfig
@@ -112,8 +113,25 @@ def test_eval_clips_are_bounded(tmp_path, capsys):
     make_synthetic_store(tmp_path / "s", num_classes=2, clips_per_class=3, layout="kinect-v1", seed=0)
     save_checkpoint(tmp_path / "m.pt", STGCN(STGCNConfig(num_classes=2, in_channels=3, graph=GraphConfig("kinect-v1"),
                                                          blocks=((4, 1),))), class_names=["a", "b"])
-    _error(capsys, ["eval", str(tmp_path / "m.pt"), str(tmp_path / "s"), "--clips", "100000", "--no-plot",
-                    "--out", str(tmp_path / "ev")], "clips must be an integer >= 1 and <= 10000")
+    return tmp_path / "m.pt", tmp_path / "s"
+
+
+def test_eval_clips_are_bounded(eval_pair, tmp_path, capsys):
+    ck, store = eval_pair
+    _error(capsys, ["eval", str(ck), str(store), "--clips", "100000", "--no-plot", "--out", str(tmp_path / "ev")],
+           "clips must be an integer >= 1 and <= 10000")
+
+
+def test_eval_of_a_store_with_nan_frames_is_an_error_not_chance(eval_pair, tmp_path, capsys):
+    ck, store = eval_pair
+    dtype = json.loads((store / "manifest.json").read_text())["dtype"]
+    frames = np.memmap(store / "frames.bin", dtype=dtype, mode="r+")
+    frames[:] = np.nan
+    frames.flush()
+    del frames
+    _error(capsys, ["eval", str(ck), str(store), "--no-plot", "--out", str(tmp_path / "ev")], str(store),
+           "scores are NaN or infinite for 2 of 2 clips")
+    assert not (tmp_path / "ev").exists()
 
 
 def test_ntu_max_bodies_is_bounded(tmp_path, capsys):

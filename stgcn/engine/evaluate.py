@@ -124,6 +124,15 @@ def confusion_matrix(predictions: np.ndarray, labels: np.ndarray, num_classes: i
     return cm
 
 
+def _check_finite(scores: np.ndarray, names: list[str], store: Any) -> None:
+    """Refuse NaN/inf scores (they would count as class 0: chance accuracy, silently)."""
+    bad = ~np.isfinite(np.asarray(scores)).all(axis=-1)
+    if bad.any():
+        first = names[int(np.argmax(bad))]
+        raise DataError(f"{getattr(store, 'path', store)}: the model's scores are NaN or infinite for {int(bad.sum())} "
+                        f"of {len(bad)} clips (first: {first}); the store's frames are not all finite")
+
+
 def compute_metrics(scores: np.ndarray, labels: np.ndarray, class_names: list[str] | None = None,
                     ) -> tuple[dict[str, Any], np.ndarray]:
     """Accuracy metrics of scores against labels.
@@ -226,8 +235,9 @@ def evaluate(
         scores = _mm_scores(ckpt.model.to(device), st, indices, preprocess, device, amp_dtype)
         labels = np.asarray([st.label(int(i)) for i in indices], dtype=np.int64)
         class_names = ckpt.class_names or [str(i) for i in range(cfg.num_classes)]
-        metrics, cm = compute_metrics(scores, labels, class_names)
         names = [st.name(int(i)) for i in indices]
+        _check_finite(scores, names, store)
+        metrics, cm = compute_metrics(scores, labels, class_names)
         return EvalResult(Scores(scores, labels, names, list(class_names), preprocess.num_clips, split), metrics, cm)
     if preprocess is None:
         log.warning("the checkpoint stores no preprocessing; using the defaults (%s)", PreprocessConfig())
@@ -248,6 +258,7 @@ def evaluate(
     model = ckpt.model.to(device)
     scores, labels, indices = predict_scores(model, loader, device=device, amp_dtype=amp_dtype)
     names = [st.name(int(i)) for i in indices]
+    _check_finite(scores, names, store)
     metrics, cm = compute_metrics(scores, labels, class_names)
     result = Scores(scores.astype(np.float32), labels, names, list(class_names), preprocess.num_clips, split)
     return EvalResult(result, metrics, cm)
