@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import io
 import json
 import logging
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from stgcn.errors import DataError
 from stgcn.utils.atomic import atomic_open
 from stgcn.utils.checks import check_int
 from stgcn.utils.device import resolve_device
+from stgcn.utils.files import read_file_bytes
 from stgcn.utils.limits import MAX_CLIPS
 from stgcn.utils.safe_text import csv_safe
 
@@ -322,8 +324,9 @@ def load_scores(path: str | Path) -> Scores:
         DataError: missing, unreadable or inconsistent file (one line naming it).
     """
     path = Path(path)
+    data = read_file_bytes(path, error=DataError, what="scores file")  # a regular file: a FIFO never blocks
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             need = ("scores", "labels", "names", "class_names")
             missing = [k for k in need if k not in z.files]
             if missing:
