@@ -162,3 +162,20 @@ def test_a_huge_integer_label_does_not_build_a_billion_class_names(tmp_path, cap
                     {"train": ["c0", "c1"]})
     _error(capsys, ["prepare", fmt, str(src), str(tmp_path / "out"), "--no-progress", "--workers", "1"],
            "the number of classes (largest integer label + 1) must be <= 100000")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_fuse_damaged_scores_are_one_line(tmp_path, capsys, damage):
+    from stgcn.engine.evaluate import Scores, save_scores
+
+    good = tmp_path / "good.npz"
+    save_scores(good, Scores(np.eye(3, dtype=np.float32), np.arange(3), ["a", "b", "c"], ["x", "y", "z"], 1, "test"))
+    data = bytearray(good.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    else:
+        for k in range(len(data) // 2, len(data) // 2 + 64):
+            data[k] ^= 0xA5
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(bytes(data))
+    _error(capsys, ["fuse", str(good), str(bad)], str(bad), "not a readable scores file")

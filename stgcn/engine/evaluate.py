@@ -23,6 +23,8 @@ import dataclasses
 import io
 import json
 import logging
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -338,7 +340,7 @@ def load_scores(path: str | Path) -> Scores:
                        str(z["split"]) if "split" in z.files else "")
     except OSError as e:
         raise DataError(f"{path}: cannot read scores ({e.strerror or e})") from None
-    except (ValueError, KeyError, EOFError) as e:
+    except (ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # truncated or damaged
         raise DataError(f"{path}: not a readable scores file ({' '.join(str(e).split())[:200]})") from None
     n = len(s.names)
     if s.scores.ndim != 2 or s.scores.shape != (n, len(s.class_names)) or s.labels.shape != (n,):
