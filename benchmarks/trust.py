@@ -324,7 +324,7 @@ OK_ANYWAY = {("eval", "workers-zero"), ("eval", "batch-size-huge"), ("fuse", "we
              ("predict", "input-npy-flip-0.9"), ("render", "input-npy-flip-0.5"), ("render", "input-npy-flip-0.9"),
              ("pose", "video-flip-0.5"), ("pose", "video-flip-0.9"), ("video", "video-flip-0.5"),
              ("video", "video-flip-0.9"), ("graph", "dilation-zero"),
-             ("video", "no-output")}
+             ("video", "no-output"), ("fuse", "scores-object")}
 
 NUMBERS = {"zero": "0", "neg": "-1", "nan": "nan", "inf": "inf", "huge": "1000000000000", "word": "abc"}
 

@@ -13,6 +13,7 @@ import numpy as np
 from stgcn.data.channels import select_channels
 from stgcn.errors import DataError
 from stgcn.graph.layouts import Layout, get_layout
+from stgcn.utils.files import read_npy
 
 __all__ = ["as_clip", "read_clips", "ClipInput"]
 
@@ -39,13 +40,9 @@ def as_clip(x: np.ndarray, *, where: str = "input") -> np.ndarray:
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError) as e:
-        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise DataError(f"{path}: not a readable .npy array ({msg})") from None
+    if not path.exists() and not path.is_symlink():
+        raise DataError(f"{path}: no such file")
+    return read_npy(path, error=DataError)
 
 
 @dataclass(eq=False)
