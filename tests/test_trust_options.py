@@ -179,3 +179,19 @@ def test_fuse_damaged_scores_are_one_line(tmp_path, capsys, damage):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(bytes(data))
     _error(capsys, ["fuse", str(good), str(bad)], str(bad), "not a readable scores file")
+
+
+def test_predict_layout_that_does_not_fit_the_array_is_refused(ckpt, clip, capsys):
+    _error(capsys, ["predict", str(ckpt), str(clip), "--layout", "coco-17"], str(clip),
+           "18 joints per person; layout 'coco-17' has 17")
+
+
+@pytest.mark.parametrize("workers", ["-1", "1000000000000"])
+def test_prepare_workers_are_checked(tmp_path, capsys, workers):
+    from stgcn.data.readers.keypoints import save_keypoints
+
+    for i in range(2):
+        save_keypoints(tmp_path / "src" / "train" / f"c{i}.json", np.random.default_rng(i).random((4, 1, 17, 2)),
+                       layout="coco-17", label="ab"[i], split="train")
+    _error(capsys, ["prepare", "keypoints", str(tmp_path / "src"), str(tmp_path / "out"), "--no-progress",
+                    "--workers", workers], "workers must be an integer >= 0 and <= 1024")

@@ -99,9 +99,15 @@ def read_clips(path: str | Path, layout: str | Layout | None = None) -> list[Cli
         arr = _load_npy(path)
         meta: dict[str, Any] = {"channels": None, "layout": None if layout is None else get_layout(layout)}
         if arr.ndim == 5:
-            return [ClipInput(f"{path}[{i}]", as_clip(item.transpose(1, 3, 2, 0), where=f"{path}[{i}]"), None,
-                              dict(meta)) for i, item in enumerate(arr)]
-        return [ClipInput(str(path), as_clip(arr, where=str(path)), None, meta)]
+            clips = [ClipInput(f"{path}[{i}]", as_clip(item.transpose(1, 3, 2, 0), where=f"{path}[{i}]"), None,
+                               dict(meta)) for i, item in enumerate(arr)]
+        else:
+            clips = [ClipInput(str(path), as_clip(arr, where=str(path)), None, meta)]
+        lay = meta["layout"]
+        if lay is not None and clips and clips[0].keypoints.shape[2] != len(lay.joints):
+            raise DataError(f"{path}: {clips[0].keypoints.shape[2]} joints per person; layout {lay.name!r} "
+                            f"has {len(lay.joints)}")
+        return clips
     from stgcn.data.sources import read_clip_file
 
     keypoints, scores, meta = read_clip_file(path, layout)
