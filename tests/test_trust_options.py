@@ -195,3 +195,20 @@ def test_prepare_workers_are_checked(tmp_path, capsys, workers):
                        layout="coco-17", label="ab"[i], split="train")
     _error(capsys, ["prepare", "keypoints", str(tmp_path / "src"), str(tmp_path / "out"), "--no-progress",
                     "--workers", workers], "workers must be an integer >= 0 and <= 1024")
+
+
+def test_live_skips_hostile_lines_with_a_warning_and_checks_its_options(tmp_path, capsys, caplog):
+    from stgcn.inference.sources import KeypointSource
+
+    path = tmp_path / "f.jsonl"
+    person = [[1.0, 2.0, 0.9]] * 18
+    path.write_bytes(b'{"people": "\xff"}\n' + b"[" * 50_000 + b"]" * 50_000 + b"\n"
+                     + json.dumps({"people": [person] * 2000}).encode() + b"\n"
+                     + json.dumps({"people": [person], "image_size": [640, 480]}).encode() + b"\n")
+    source = KeypointSource(path)
+    frames = list(source)
+    assert len(frames) == 1 and source.skipped == 3
+    assert "nested more than 100 levels" in caplog.text and "the number of people must be <= 1024" in caplog.text
+    ck = small_checkpoint(tmp_path / "m.pt")
+    for option, value in (("--fps", "0"), ("--fps", "nan"), ("--detect-every", "0"), ("--max-people", "-1")):
+        _error(capsys, ["live", "--source", str(path), "--checkpoint", str(ck), option, value], option)
