@@ -56,3 +56,18 @@ def test_closed_pipe_subprocess():
         os.close(write)
     assert proc.returncode in (0, 141)
     assert proc.stderr == b""
+
+
+def test_error_message_from_a_file_cannot_forge_lines_or_send_escapes(monkeypatch, capsys):
+    monkeypatch.setattr(graph, "cmd_graph", _raising(DataError("class 'a\nerror: forged \x1b[31mred\x1b[0m'")))
+    assert main(["graph", "ntu-rgb+d"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err and "\\x1b[31m" in err and "\\n" in err
+
+
+def test_starting_the_cli_does_not_import_torch():
+    """Ctrl-C during start-up lands inside main's boundary only if the slow imports happen inside it."""
+    code = "import sys, stgcn.cli, stgcn; print('torch' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -182,12 +182,14 @@ def test_short_window_policies(tmp_path):
 def test_fixed_length_preprocessing_sets_min_frames(tmp_path):
     pre = PreprocessConfig(length=12, resize="loop")
     ck = small_checkpoint(tmp_path / "ck.pt", preprocess=pre.to_dict())
-    p = Predictor.from_checkpoint(ck, short="error")
+    p = Predictor.from_checkpoint(ck)
     assert p.min_frames == 12 and p.default_window == 12
     clip = random_clip(5)  # the stored resize loops it to 12 frames: what the model was trained on
     np.testing.assert_allclose(p.logits(clip)[0], _logits(ck, clip[np.arange(12) % 5]), atol=1e-5)
+    with pytest.raises(DataError, match="5 frames is shorter than the model's 12-frame minimum"):
+        Predictor.from_checkpoint(ck, short="error").predict(clip)  # 'error' is not ignored for a fixed length
     with pytest.raises(DataError, match="shorter than min_frames=16"):
-        Predictor.from_checkpoint(tmp_path / "ck.pt", min_frames=16, short="error").predict(clip)
+        Predictor.from_checkpoint(tmp_path / "ck.pt", min_frames=16, short="error").predict(random_clip(12))
 
 
 # ---------------------------------------------------------------------------------- sliding windows
@@ -270,7 +272,7 @@ def test_cli_predict(tmp_path, capsys):
     pred = Predictor.from_checkpoint(ck).predict(clip, topk=2)
     assert out.startswith(f"{tmp_path / 'clip.npy'} (40 frames): {pred.labels[0]} {pred.scores[0]:.3f}")
     assert main(["predict", str(ck), str(tmp_path / "clip.npy"), "--json", "--window", "20", "--stride", "10"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    (doc,) = json.loads(capsys.readouterr().out)  # one input: still a list, the same shape as for several
     assert doc["frames"] == 40 and [w["start"] for w in doc["windows"]] == [0, 10, 20]
     assert len(doc["frame_labels"]) == 40 and set(doc["frame_labels"]) <= set(CLASS_NAMES)
     assert doc["topk"][0]["label"] == pred.label

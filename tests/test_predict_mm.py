@@ -83,7 +83,7 @@ def test_cli_predict_json_on_a_clip_file_matches_upstream_scores(stored, capsys)
     save_keypoints(clip_file, kp, layout=ck.config.graph.layout, scores=scores, channels=channels, image_size=size)
     capsys.readouterr()
     assert main(["predict", str(out), str(clip_file), "--json", "--topk", "60"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    (result,) = json.loads(capsys.readouterr().out)  # --json is always a list, one object per clip
     got = np.zeros(60)
     for item in result["topk"]:
         got[item["index"]] = item["score"]

@@ -90,6 +90,44 @@ def test_deep_nesting_never_raises_recursion_error(tmp_path):
 def test_invalid_yaml_layout_is_one_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("joints: [a, b\nedges: {")
-    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML") as info:
+    with pytest.raises(ConfigError, match=r"bad\.yaml: invalid YAML") as info:
         load_layout(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("loader", ["stgcn", "original"])
+def test_checkpoint_readers_refuse_a_fifo_without_blocking(tmp_path, loader):
+    from stgcn.convert.original import load_original_state_dict
+    from stgcn.engine.checkpoint import load_checkpoint
+    from stgcn.errors import CheckpointError
+
+    path = _fifo(tmp_path, "m.pt")
+    with pytest.raises(CheckpointError, match=r"m\.pt: not a regular file"):
+        (load_checkpoint if loader == "stgcn" else load_original_state_dict)(path)
+
+
+def test_read_npy_checks_its_header_before_allocating(tmp_path):
+    import io
+
+    import numpy as np
+
+    from stgcn.utils.files import read_npy
+
+    b = io.BytesIO()
+    np.save(b, np.zeros((4, 18, 3), np.float32))
+    data = b.getvalue()
+    end = data.index(b"\n")
+    header = data[:end].replace(b"(4, 18, 3)", b"(10000000000, 18, 3)")
+    lie = header[: end - (len(header) - end)].ljust(end) + data[end:]  # same header length
+    (tmp_path / "lie.npy").write_bytes(lie)
+    with pytest.raises(DataError, match=r"lie\.npy: .*declares shape \(10000000000, 18, 3\)"):
+        read_npy(tmp_path / "lie.npy")
+    b = io.BytesIO()
+    np.save(b, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "obj.npy").write_bytes(b.getvalue())
+    with pytest.raises(DataError, match="Python objects"):
+        read_npy(tmp_path / "obj.npy")
+    with pytest.raises(DataError, match="it is a FIFO"):
+        read_npy(_fifo(tmp_path, "f.npy"))
+    (tmp_path / "ok.npy").write_bytes(data)
+    assert read_npy(tmp_path / "ok.npy").shape == (4, 18, 3)

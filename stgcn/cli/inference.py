@@ -9,11 +9,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stgcn.errors import ConfigError, StgcnError
+import numpy as np
+
+from stgcn.errors import ConfigError, DataError, StgcnError
 from stgcn.graph.identity import REMAP_CHOICES
+from stgcn.utils.checks import check_number
+from stgcn.utils.safe_text import terminal_safe
 
 if TYPE_CHECKING:
     from stgcn.inference.predict import Predictor
+
+
+_MIN_FPS, _MAX_FPS = 0.1, 1000.0  # an animation's frame rate
 
 
 def _window_arg(value: str) -> int | str:
@@ -58,7 +65,8 @@ def _window(args: argparse.Namespace) -> int | None:
 
 
 def _format_topk(pred: dict) -> str:
-    return ", ".join(f"{t['label']} {t['score']:.3f}" for t in pred["topk"])
+    """``label score, ...`` with every label escaped for the terminal (a class name comes from a file)."""
+    return ", ".join(f"{terminal_safe(t['label'])} {t['score']:.3f}" for t in pred["topk"])
 
 
 def add_predict_parser(sub: argparse._SubParsersAction) -> None:
@@ -83,8 +91,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = _predictor(args)
     results = []
     for path in args.inputs:
-        for clip_input in read_clips(path, args.layout or predictor.layout, remap=args.remap_joints,
-                                     target="--layout" if args.layout else "the model"):
+        clips = read_clips(path, args.layout or predictor.layout, remap=args.remap_joints,
+                           target="--layout" if args.layout else "the model")
+        if not clips:
+            raise DataError(f"{path}: holds no clip (an empty batch)")
+        for clip_input in clips:
+            if not np.any(clip_input.keypoints):  # nothing was detected: a prediction would be noise
+                raise DataError(f"{clip_input.name}: every keypoint is zero (no skeleton in any frame)")
             clip = predictor.input_from(clip_input, remap=args.remap_joints)
             item = {"input": clip_input.name, "frames": int(clip.shape[0]),
                     **predictor.predict(clip, args.topk).to_dict()}
@@ -94,11 +107,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 item["frame_labels"] = [None if i is None else predictor.class_names[i]
                                         for i in frame_labels(windows, clip.shape[0], causal=False)]
             results.append(item)
-    if args.json:
-        print(json.dumps(results if len(results) > 1 else results[0], indent=1))
+    if args.json:  # always a list, one object per clip, however many inputs and clips
+        print(json.dumps(results, indent=1))
         return 0
     for item in results:
-        print(f"{item['input']} ({item['frames']} frames): {_format_topk(item)}")
+        print(f"{terminal_safe(item['input'])} ({item['frames']} frames): {_format_topk(item)}")
         for w in item.get("windows", []):
             print(f"  frames {w['start']:>5}-{w['end'] - 1:<5} {_format_topk(w)}")
     return 0
@@ -138,8 +151,8 @@ def add_video_parser(sub: argparse._SubParsersAction) -> None:
                         "and stgcn), 2 heavy (0 and 2 are downloaded by MediaPipe: they fail offline)")
     p.add_argument("--backend", default="auto", choices=POSE_BACKENDS,
                    help="pose backend: mediapipe (legacy solutions.pose, mediapipe==0.10.14, Python <= 3.12), litert "
-                        "(the same BlazePose models under LiteRT, every Python) or auto (default: mediapipe when "
-                        "installed, else litert; with --max-people other than 1: litert when installed)")
+                        "(the same BlazePose models under LiteRT, every Python) or auto (default: litert when "
+                        "installed, else mediapipe; --backend mediapipe gives the original demo's exact skeletons)")
     p.add_argument("--max-people", type=int, default=1,
                    help="people to track (default 1: MediaPipe's single-person tracking); 0: no limit. Each person "
                         "gets a track in the JSON report ('tracks'); the top-level prediction is the person seen "
@@ -172,10 +185,10 @@ def cmd_video(args: argparse.Namespace) -> int:
     print(f"{args.video}: {pose.num_frames} frames, a person in {report['frames_with_person']}")
     print(f"clip: {_format_topk(result.prediction.to_dict())}")
     for w in result.windows:
-        print(f"  frames {w.start:>5}-{w.end - 1:<5} {w.prediction.label} {w.prediction.score:.3f}")
+        print(f"  frames {w.start:>5}-{w.end - 1:<5} {terminal_safe(w.prediction.label)} {w.prediction.score:.3f}")
     if args.max_people != 1:
         for t in result.tracks:
-            print(f"  track {t.id}: frames {t.first_frame}-{t.last_frame}, {t.prediction.label} "
+            print(f"  track {t.id}: frames {t.first_frame}-{t.last_frame}, {terminal_safe(t.prediction.label)} "
                   f"{t.prediction.score:.3f}")
     for path in (args.out, args.json_out, args.save_keypoints):
         if path is not None:
@@ -241,6 +254,8 @@ def add_render_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_render(args: argparse.Namespace) -> int:
     from stgcn.inference.render import render_file
 
+    if args.fps is not None:
+        check_number(args.fps, "--fps", minimum=_MIN_FPS, maximum=_MAX_FPS)
     channels = None if args.channels is None else [c.strip() for c in args.channels.split(",") if c.strip()]
     summary = render_file(args.input, args.out, checkpoint=args.checkpoint, layout=args.layout,
                           channels=channels, fps=args.fps, window=_window(args), stride=args.stride)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from stgcn.errors import ConfigError
+from stgcn.utils.checks import check_int, check_number
 
 
 def _size_arg(value: str) -> tuple[float, float]:
@@ -73,15 +74,18 @@ def add_live_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_live(args: argparse.Namespace) -> int:
     import torch
 
-    from stgcn.cli.inference import _predictor, _window
+    from stgcn.cli.inference import _MAX_FPS, _MIN_FPS, _predictor, _window
     from stgcn.inference.background import split_threads, torch_threads
     from stgcn.inference.decisions import parse_trigger
     from stgcn.inference.live import LivePipeline
     from stgcn.inference.live_run import run_live
     from stgcn.inference.sources import open_source
     from stgcn.inference.tracker import Tracker
-    from stgcn.utils.checks import check_int
 
+    check_number(args.fps, "--fps", minimum=_MIN_FPS, maximum=_MAX_FPS)
+    check_int(args.detect_every, "--detect-every")
+    if args.max_people is not None:
+        check_int(args.max_people, "--max-people", minimum=0)
     if args.out is not None and args.out.suffix.lower() != ".mp4":
         raise ConfigError(f"{args.out}: the annotated video must end in .mp4")
     pose_threads, model_threads = split_threads()

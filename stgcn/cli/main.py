@@ -6,12 +6,15 @@ Each subcommand is a typed ``cmd_<name>(args) -> int`` function in the module of
 ``logging``), and :func:`main` is the only place that turns exceptions into exit statuses:
 
 * the errors the library raises for bad input (:class:`~stgcn.errors.StgcnError` and its subclasses, and
-  ``OSError`` from the file system): one line ``error: <message>`` on stderr, exit status 2;
+  ``OSError`` from the file system): one line ``error: <message>`` on stderr, exit status 2 (the message goes
+  through :func:`~stgcn.utils.safe_text.terminal_safe`: a name from a file cannot break the line or send
+  terminal escapes);
 * Ctrl-C (``KeyboardInterrupt``): one line ``interrupted`` on stderr, exit status 130, no traceback;
 * a closed output pipe (``BrokenPipeError`` on stdout, e.g. ``stgcn graph ntu-rgb+d | head -1``): nothing
   printed, exit status 141 (128 + SIGPIPE), as a shell tool killed by SIGPIPE.
 
-Anything else is a bug and keeps its traceback.
+Anything else is a bug and keeps its traceback. Importing this module does not import torch (``stgcn``'s
+public names load on first use), so Ctrl-C while the command starts up is already inside the boundary.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sys
 
 from stgcn.cli import convert, data, engine, graph, inference, live, models
 from stgcn.errors import StgcnError
+from stgcn.utils.safe_text import terminal_safe
 
 __all__ = ["main", "build_parser", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE"]
 
@@ -97,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     except (StgcnError, OSError) as e:
-        message = str(e).replace("\n", " ")
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {terminal_safe(str(e))}", file=sys.stderr)  # one line: no line break or escape from a file
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

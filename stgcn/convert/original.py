@@ -31,8 +31,7 @@ def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     CRCs are checked first, and NaN/inf weights are refused.
     """
     path = Path(path)
-    if path.is_file():
-        check_zip(path)
+    check_zip(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from stgcn.data.store import SkeletonStore, open_store
 from stgcn.errors import ConfigError, DataError
 from stgcn.utils.checks import check_int
+from stgcn.utils.limits import MAX_WORKERS
 
 __all__ = ["SkeletonDataset", "build_loader", "EpochSampler"]
 
@@ -223,7 +224,7 @@ def build_loader(
         :class:`EpochSampler` (call ``loader.sampler.set_epoch(epoch)`` to pick an epoch).
     """
     check_int(batch_size, "batch_size", minimum=1)
-    check_int(num_workers, "num_workers", minimum=0)
+    check_int(num_workers, "num_workers", minimum=0, maximum=MAX_WORKERS)
     if sampler is not None and shuffle:
         raise ConfigError("pass either shuffle=True or a sampler, not both")
     if not isinstance(sampler, EpochSampler):

@@ -21,6 +21,8 @@ from stgcn.data.readers import FORMATS
 from stgcn.data.readers.base import DatasetFormat, Skipped, SourcePlan
 from stgcn.data.store import DTYPES, SkeletonStore, StoreWriter
 from stgcn.errors import ConfigError
+from stgcn.utils.checks import check_int
+from stgcn.utils.limits import MAX_WORKERS
 
 __all__ = ["PREPARE_FORMATS", "prepare", "plan_source"]
 
@@ -105,7 +107,7 @@ def prepare(
     plan = plan_source(fmt, src, **options)
     if workers is None:
         workers = min(os.cpu_count() or 1, 8)
-    workers = max(0, min(int(workers), len(plan.units)))
+    workers = min(check_int(workers, "workers", minimum=0, maximum=MAX_WORKERS), len(plan.units))
     total = sum(len(u) if isinstance(u, list) else 1 for u in plan.units)
     bar = _progress(total, progress, f"prepare {fmt}")
     skipped: dict[str, str] = {}

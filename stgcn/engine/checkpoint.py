@@ -144,9 +144,9 @@ def read_checkpoint_file(path: str | Path, map_location: str | torch.device = "c
     The zip container's CRCs are checked first; :func:`verify_checkpoint` checks the content.
     """
     path = Path(path)
+    check_zip(path)  # first: it names a directory, FIFO or device for what it is
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    check_zip(path)
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, foreign pickle, ... all surface as various types

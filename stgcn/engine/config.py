@@ -28,6 +28,8 @@ from stgcn.errors import ConfigError
 from stgcn.models.config import GraphConfig, STGCNConfig
 from stgcn.utils.dataclass_config import from_dict, to_dict
 from stgcn.utils.device import check_device_option
+from stgcn.utils.files import decode_text, parse_yaml, read_file_bytes
+from stgcn.utils.limits import MAX_TEXT_BYTES
 
 if TYPE_CHECKING:
     from stgcn.data.store import SkeletonStore
@@ -332,19 +334,10 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     Raises:
         ConfigError: unreadable or invalid YAML, unknown key, wrong type or invalid value (one line).
     """
-    yaml = _yaml()
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read config ({e.strerror or e})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or type(e).__name__
-        raise ConfigError(f"{path}: invalid YAML{where} ({problem})") from None
+    text = decode_text(read_file_bytes(path, max_bytes=MAX_TEXT_BYTES, error=ConfigError, what="config"), path,
+                       error=ConfigError)
+    data = parse_yaml(text, path, error=ConfigError)
     return parse_config(data, overrides, source=str(path))
 
 

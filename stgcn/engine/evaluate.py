@@ -21,8 +21,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import io
 import json
 import logging
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,8 @@ from stgcn.errors import DataError
 from stgcn.utils.atomic import atomic_open
 from stgcn.utils.checks import check_int
 from stgcn.utils.device import resolve_device
+from stgcn.utils.files import read_file_bytes
+from stgcn.utils.limits import MAX_CLIPS
 from stgcn.utils.safe_text import csv_safe
 
 __all__ = ["EvalResult", "Scores", "predict_scores", "compute_metrics", "confusion_matrix", "evaluate",
@@ -127,6 +132,15 @@ def confusion_matrix(predictions: np.ndarray, labels: np.ndarray, num_classes: i
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(cm, (np.asarray(labels, dtype=np.int64), np.asarray(predictions, dtype=np.int64)), 1)
     return cm
+
+
+def _check_finite(scores: np.ndarray, names: list[str], store: Any) -> None:
+    """Refuse NaN/inf scores (they would count as class 0: chance accuracy, silently)."""
+    bad = ~np.isfinite(np.asarray(scores)).all(axis=-1)
+    if bad.any():
+        first = names[int(np.argmax(bad))]
+        raise DataError(f"{getattr(store, 'path', store)}: the model's scores are NaN or infinite for {int(bad.sum())} "
+                        f"of {len(bad)} clips (first: {first}); the store's frames are not all finite")
 
 
 def compute_metrics(scores: np.ndarray, labels: np.ndarray, class_names: list[str] | None = None,
@@ -224,20 +238,22 @@ def evaluate(
 
     if isinstance(preprocess, MMPipelineConfig):
         if clips is not None:
-            preprocess = dataclasses.replace(preprocess, num_clips=check_int(clips, "clips", minimum=1))
+            clips = check_int(clips, "clips", minimum=1, maximum=MAX_CLIPS)
+            preprocess = dataclasses.replace(preprocess, num_clips=clips)
         device = resolve_device(device, name="--device")
         indices = np.asarray(st.split(split), dtype=np.int64)
         scores = _mm_scores(ckpt.model.to(device), st, indices, preprocess, device, amp_dtype)
         labels = np.asarray([st.label(int(i)) for i in indices], dtype=np.int64)
         class_names = ckpt.class_names or [str(i) for i in range(cfg.num_classes)]
-        metrics, cm = compute_metrics(scores, labels, class_names)
         names = [st.name(int(i)) for i in indices]
+        _check_finite(scores, names, store)
+        metrics, cm = compute_metrics(scores, labels, class_names)
         return EvalResult(Scores(scores, labels, names, list(class_names), preprocess.num_clips, split), metrics, cm)
     if preprocess is None:
         log.warning("the checkpoint stores no preprocessing; using the defaults (%s)", PreprocessConfig())
         preprocess = PreprocessConfig()
     if clips is not None:
-        check_int(clips, "clips", minimum=1)
+        check_int(clips, "clips", minimum=1, maximum=MAX_CLIPS)
         preprocess = dataclasses.replace(preprocess, num_clips=int(clips))
     class_names = ckpt.class_names or [str(i) for i in range(cfg.num_classes)]
     if ckpt.class_names is not None and list(st.class_names) != list(ckpt.class_names[:len(st.class_names)]):
@@ -253,6 +269,7 @@ def evaluate(
     scores, labels, indices = predict_scores(model, loader, device=device, amp_dtype=amp_dtype,
                                              average_clips=preprocess.average_clips)
     names = [st.name(int(i)) for i in indices]
+    _check_finite(scores, names, store)
     metrics, cm = compute_metrics(scores, labels, class_names)
     result = Scores(scores.astype(np.float32), labels, names, list(class_names), preprocess.num_clips, split)
     return EvalResult(result, metrics, cm)
@@ -313,8 +330,9 @@ def load_scores(path: str | Path) -> Scores:
         DataError: missing, unreadable or inconsistent file (one line naming it).
     """
     path = Path(path)
+    data = read_file_bytes(path, error=DataError, what="scores file")  # a regular file: a FIFO never blocks
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             need = ("scores", "labels", "names", "class_names")
             missing = [k for k in need if k not in z.files]
             if missing:
@@ -326,7 +344,7 @@ def load_scores(path: str | Path) -> Scores:
                        str(z["split"]) if "split" in z.files else "")
     except OSError as e:
         raise DataError(f"{path}: cannot read scores ({e.strerror or e})") from None
-    except (ValueError, KeyError, EOFError) as e:
+    except (ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # truncated or damaged
         raise DataError(f"{path}: not a readable scores file ({' '.join(str(e).split())[:200]})") from None
     n = len(s.names)
     if s.scores.ndim != 2 or s.scores.shape != (n, len(s.class_names)) or s.labels.shape != (n,):

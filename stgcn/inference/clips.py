@@ -13,6 +13,7 @@ import numpy as np
 from stgcn.data.channels import select_channels
 from stgcn.errors import DataError
 from stgcn.graph.layouts import Layout, get_layout
+from stgcn.utils.files import read_npy
 
 __all__ = ["as_clip", "read_clips", "ClipInput"]
 
@@ -39,13 +40,9 @@ def as_clip(x: np.ndarray, *, where: str = "input") -> np.ndarray:
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError) as e:
-        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise DataError(f"{path}: not a readable .npy array ({msg})") from None
+    if not path.exists() and not path.is_symlink():
+        raise DataError(f"{path}: no such file")
+    return read_npy(path, error=DataError)
 
 
 @dataclass(eq=False)
@@ -104,9 +101,15 @@ def read_clips(path: str | Path, layout: str | Layout | None = None, *, remap: s
         arr = _load_npy(path)
         meta: dict[str, Any] = {"channels": None, "layout": None if layout is None else get_layout(layout)}
         if arr.ndim == 5:
-            return [ClipInput(f"{path}[{i}]", as_clip(item.transpose(1, 3, 2, 0), where=f"{path}[{i}]"), None,
-                              dict(meta)) for i, item in enumerate(arr)]
-        return [ClipInput(str(path), as_clip(arr, where=str(path)), None, meta)]
+            clips = [ClipInput(f"{path}[{i}]", as_clip(item.transpose(1, 3, 2, 0), where=f"{path}[{i}]"), None,
+                               dict(meta)) for i, item in enumerate(arr)]
+        else:
+            clips = [ClipInput(str(path), as_clip(arr, where=str(path)), None, meta)]
+        lay = meta["layout"]
+        if lay is not None and clips and clips[0].keypoints.shape[2] != len(lay.joints):
+            raise DataError(f"{path}: {clips[0].keypoints.shape[2]} joints per person; layout {lay.name!r} "
+                            f"has {len(lay.joints)}")
+        return clips
     from stgcn.data.sources import read_clip_file
 
     keypoints, scores, meta = read_clip_file(path, layout, remap=remap, target=target)

@@ -16,8 +16,10 @@ file ``stgcn.json``.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import logging
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -32,6 +34,8 @@ from stgcn.engine.checkpoint import Checkpoint, load_checkpoint, preprocess_to_d
 from stgcn.errors import ConfigError, StgcnError
 from stgcn.inference.export_graph import DEFAULT_EXPORT_GRAPH, export_graph
 from stgcn.models.stgcn import STGCN
+from stgcn.utils.checks import check_int
+from stgcn.utils.limits import MAX_FRAMES
 
 __all__ = ["export_model", "export_checkpoint", "ExportReport", "ExportError", "EXPORT_FORMATS", "inference_copy"]
 
@@ -108,15 +112,16 @@ def _write_onnx(module: nn.Module, example: torch.Tensor, path: Path, opset: int
     with warnings.catch_warnings():
         # the TorchScript-based exporter warns about its deprecation and about traced shape checks
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (example,), str(path), input_names=["x"], output_names=["logits"],
+        buffer = io.BytesIO()
+        torch.onnx.export(module, (example,), buffer, input_names=["x"], output_names=["logits"],
                           dynamic_axes={"x": {0: "batch", 2: "frames", 4: "persons"}, "logits": {0: "batch"}},
                           opset_version=opset, do_constant_folding=True, dynamo=False)
-    proto = onnx.load(str(path))
+    proto = onnx.load_from_string(buffer.getvalue())
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto, full_check=True)
-    onnx.save(proto, str(path))
+    path.write_bytes(proto.SerializeToString())  # written by Python: a full disk is an OSError, not an abort
 
 
 def _write_torchscript(module: nn.Module, example: torch.Tensor, path: Path, metadata: dict[str, str]) -> None:
@@ -125,7 +130,10 @@ def _write_torchscript(module: nn.Module, example: torch.Tensor, path: Path, met
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(module, (example,), check_trace=False)
         traced = torch.jit.freeze(traced.eval())
-        torch.jit.save(traced, str(path), _extra_files={"stgcn.json": json.dumps(metadata)})
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer, _extra_files={"stgcn.json": json.dumps(metadata)})
+    # torch.jit.save to a file name aborts the interpreter on a full disk (C++ writer): write the bytes here
+    path.write_bytes(buffer.getvalue())
 
 
 def _runner(fmt: str, path: Path) -> Any:
@@ -176,8 +184,10 @@ def export_model(model: STGCN, out: str | Path, fmt: str, *, checkpoint: Checkpo
     """
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; valid formats are {', '.join(EXPORT_FORMATS)}")
-    if not atol > 0:
-        raise ConfigError(f"atol must be positive, got {atol!r}")
+    if not atol > 0 or not math.isfinite(atol):
+        raise ConfigError(f"atol must be a positive finite number, got {atol!r}")
+    frames = check_int(frames, "frames", maximum=MAX_FRAMES)
+    opset = check_int(opset, "opset")
     from stgcn.utils.atomic import atomic_path
 
     start = time.perf_counter()

@@ -26,6 +26,7 @@ import numpy as np
 
 from stgcn.errors import ConfigError, DataError
 from stgcn.graph.layouts import BUILTIN_LAYOUTS, Layout
+from stgcn.utils.limits import MAX_PERSONS, check_max
 
 __all__ = ["KeypointFrame", "parse_frame", "convert_layout", "LAYOUT_BY_JOINTS", "BODY_25_TO_OPENPOSE_18",
            "COCO_17_TO_OPENPOSE_18", "OPENPOSE_18_TO_COCO_17"]
@@ -111,6 +112,7 @@ def parse_frame(obj: Any, where: str = "frame") -> KeypointFrame:
         obj = obj[0]  # mmpose: predictions per image, one image
     if not isinstance(obj, list):
         raise DataError(f"{where}: people must be a list")
+    check_max(len(obj), f"{where}: the number of people", MAX_PERSONS, DataError)
     people = [_person(p, f"{where}, person {i}") for i, p in enumerate(obj)]
     if len({len(p) for p in people}) > 1:
         raise DataError(f"{where}: people with different numbers of joints ({sorted({len(p) for p in people})})")

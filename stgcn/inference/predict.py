@@ -36,8 +36,9 @@ trained on; the original demo zero-padded such windows silently. Here a model in
 
 ``min_frames`` defaults to the receptive field, except for checkpoints whose preprocessing brings every
 clip to a fixed length L (``preprocess.length``): the model was trained on L-frame inputs, so the default is
-``min(receptive field, L)`` and the stored preprocessing (its ``resize`` mode) alone decides how a short
-clip reaches L frames. ``min_frames=1`` runs every window as it is. Padding is applied to the raw frames,
+``min(receptive field, L)`` and, under ``loop`` and ``zero``, the stored preprocessing (its ``resize``
+mode) alone decides how a short clip reaches L frames; ``error`` still refuses a clip shorter than
+``min_frames``, as it promises. ``min_frames=1`` runs every window as it is. Padding is applied to the raw frames,
 before the stored preprocessing, so motion features and centring see a consistent sequence; it is logged
 once per predictor.
 
@@ -73,6 +74,7 @@ from stgcn.models.config import STGCNConfig
 from stgcn.models.stgcn import STGCN
 from stgcn.utils.checks import check_int
 from stgcn.utils.device import resolve_device
+from stgcn.utils.limits import MAX_FRAMES
 
 # re-exported: the names of this module before it was split (clips, results, stream, windows, channels)
 __all__ = [
@@ -136,7 +138,7 @@ class Predictor:
         fixed = self.fixed_length
         if min_frames is None:
             min_frames = self.receptive_field if fixed is None else min(self.receptive_field, fixed)
-        self.min_frames = check_int(min_frames, "min_frames")
+        self.min_frames = check_int(min_frames, "min_frames", maximum=MAX_FRAMES)
         self.batch_size = check_int(batch_size, "batch_size")
         self._warned_short = False
 
@@ -208,13 +210,17 @@ class Predictor:
     def _pad_raw(self, clip: np.ndarray, where: str) -> np.ndarray:
         """Apply the short-window policy to raw frames (T, M, V, C) when the model input keeps T."""
         t = clip.shape[0]
-        if t >= self.min_frames or self.fixed_length is not None:
+        # with a fixed input length L, a model input below min_frames > L is _pad_input's business
+        need = self.min_frames if self.fixed_length is None else min(self.min_frames, self.fixed_length)
+        if t >= need:
             return clip
-        if self.short == "error":
+        if self.short == "error":  # also with a fixed input length: 'error' is a promise to the caller
             raise DataError(
-                f"{where}: {t} frames is shorter than the model's {self.min_frames}-frame minimum "
+                f"{where}: {t} frames is shorter than the model's {need}-frame minimum "
                 f"(temporal receptive field {self.receptive_field}); use a longer window, short='loop' or "
                 f"'zero', or min_frames=1 to run it as it is")
+        if self.fixed_length is not None:  # the stored preprocessing brings the clip to its length
+            return clip
         if not self._warned_short:
             logger.info("windows shorter than %d frames are padded to it (policy %r; first: %d frames)",
                         self.min_frames, self.short, t)
@@ -301,7 +307,7 @@ class Predictor:
         z = logits.astype(np.float64)
         p = np.exp(z - z.max())
         p /= p.sum()
-        k = max(1, min(int(topk), self.num_classes))
+        k = min(check_int(topk, "topk"), self.num_classes)  # more than there are: all of them
         order = np.argsort(-p, kind="stable")[:k]
         return Prediction(indices=tuple(int(i) for i in order),
                           labels=tuple(self.class_names[i] for i in order),
@@ -398,7 +404,7 @@ class Predictor:
         """``(window, stride)`` with the defaults filled in: :attr:`default_window` and ``window // 2``."""
         window = self.default_window if window is None else window
         stride = max(1, window // 2) if stride is None else stride
-        return check_int(window, "window"), check_int(stride, "stride")
+        return check_int(window, "window", maximum=MAX_FRAMES), check_int(stride, "stride", maximum=MAX_FRAMES)
 
     def _predict_window(self, frames: np.ndarray, start: int, end: int, topk: int) -> WindowPrediction:
         x = self.prepare(frames, where=f"frames {start}-{end}")

@@ -18,7 +18,6 @@ source's frames ahead in a thread (the live loop decodes while it runs the pose 
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import sys
@@ -33,6 +32,7 @@ import numpy as np
 
 from stgcn.errors import DataError, StgcnError
 from stgcn.inference.keypoint_formats import parse_frame
+from stgcn.utils.files import parse_json
 
 __all__ = ["Frame", "open_source", "VideoSource", "KeypointSource", "source_kind", "Prefetch"]
 
@@ -217,7 +217,8 @@ class KeypointSource:
                 path = Path(stream)
                 if not path.is_file():
                     raise DataError(f"{path}: no such keypoints file")
-                self._file, self._owned = path.open(encoding="utf-8"), True
+                # a bad byte spoils its line only (that line is then skipped as invalid JSON)
+                self._file, self._owned = path.open(encoding="utf-8", errors="replace"), True
             self.spec = str(stream)
         else:
             self._file, self._owned, self.spec = stream, False, "<stream>"
@@ -236,8 +237,9 @@ class KeypointSource:
             if not line:
                 continue
             try:
-                parsed = parse_frame(json.loads(line), where=f"{self.spec} line {line_no}")
-            except (json.JSONDecodeError, DataError) as e:
+                where = f"{self.spec} line {line_no}"
+                parsed = parse_frame(parse_json(line, where), where=where)  # nesting bounded: no RecursionError
+            except DataError as e:
                 self.skipped += 1
                 logger.warning("skipped %s line %d: %s", self.spec, line_no, str(e).splitlines()[0])
                 continue

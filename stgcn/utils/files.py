@@ -5,17 +5,21 @@ the file, raised as the caller's error type."""
 from __future__ import annotations
 
 import errno
+import io
 import json
+import math
 import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from stgcn.errors import DataError
 from stgcn.utils.limits import MAX_FILE_BYTES, MAX_NESTING
 
-__all__ = ["read_file_bytes", "decode_text", "parse_json", "parse_yaml", "check_nesting"]
+__all__ = ["read_file_bytes", "read_npy", "decode_text", "parse_json", "parse_yaml", "check_nesting"]
 
 _KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
           (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
@@ -61,6 +65,33 @@ def read_file_bytes(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, error:
         raise error(f"{path}: cannot read {what} ({e.strerror or e})") from None
     finally:
         os.close(fd)
+
+
+def read_npy(path: str | Path, *, error: type[Exception] = DataError, what: str = ".npy array") -> np.ndarray:
+    """A ``.npy`` array read through :func:`read_file_bytes`, never unpickling, its header checked against the
+    file's size before anything is allocated (a 1 kB file declaring 10**12 elements is an error, not a
+    MemoryError).
+
+    Raises:
+        error: unreadable, not a ``.npy`` file, an object array, or a header that the data does not fill.
+    """
+    data = read_file_bytes(path, error=error, what=what)
+    f = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(f)
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = header(f)
+        if dtype.hasobject:
+            raise ValueError("it holds Python objects (a pickle), which are not read")
+        need = math.prod(shape) * dtype.itemsize
+        if need > len(data) - f.tell():
+            raise ValueError(f"its header declares shape {shape} ({need} bytes) but the file holds "
+                             f"{len(data) - f.tell()} bytes of data")
+        f.seek(0)
+        return np.load(f, allow_pickle=False)
+    except (ValueError, OSError, EOFError, TypeError) as e:
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise error(f"{path}: not a readable {what} ({msg})") from None
 
 
 def decode_text(data: bytes, path: str | Path, *, error: type[Exception] = DataError) -> str:
@@ -115,6 +146,8 @@ def parse_yaml(text: str, path: str | Path, *, error: type[Exception] = DataErro
     except RecursionError:
         raise error(f"{path}: nested more than {MAX_NESTING} levels deep") from None
     except yaml.YAMLError as e:
-        first = " ".join(str(e).split())[:200]
-        raise error(f"{path}: not valid YAML ({first})") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())[:200]
+        raise error(f"{path}: invalid YAML{where} ({problem})") from None
     return check_nesting(data, path, error=error)

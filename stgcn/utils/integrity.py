@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,12 +41,21 @@ def content_digest(state_dict: Mapping[str, torch.Tensor], config: Any = None) -
 
 
 def check_zip(path: str | Path) -> None:
-    """Check the CRC of every member of a zip-format PyTorch file (legacy non-zip files pass unchecked).
+    """Check the CRC of every member of a zip-format PyTorch file (legacy non-zip files pass unchecked), after
+    checking that the path is a regular file (a missing one passes: the loader names it).
 
     Raises:
-        CheckpointError: a truncated zip or a member whose bytes do not match its CRC.
+        CheckpointError: not a regular file, a truncated zip or a member whose bytes do not match its CRC.
     """
     path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return  # the loader names the missing file
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not stat.S_ISREG(mode):  # a FIFO would block the loader, a device would be read forever
+        raise CheckpointError(f"{path}: not a regular file (a directory, FIFO, socket or device)")
     try:
         if not zipfile.is_zipfile(path):
             return

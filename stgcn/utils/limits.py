@@ -10,7 +10,8 @@ from __future__ import annotations
 from stgcn.errors import ConfigError
 
 __all__ = ["MAX_FILE_BYTES", "MAX_TEXT_BYTES", "MAX_NESTING", "MAX_CLASSES", "MAX_CHANNELS", "MAX_BLOCKS",
-           "MAX_HOP", "MAX_JOINTS", "MAX_FRAMES", "MAX_PERSONS", "MAX_CLIPS", "MAX_PICKLE_ELEMENTS", "check_max"]
+           "MAX_HOP", "MAX_JOINTS", "MAX_FRAMES", "MAX_PERSONS", "MAX_CLIPS", "MAX_WORKERS", "MAX_PICKLE_ELEMENTS",
+           "check_max"]
 
 MAX_FILE_BYTES = 2 * 1024**3       # one data file (a clip, a pickle, a checkpoint read whole)
 MAX_TEXT_BYTES = 64 * 1024**2      # one text file of settings: a config, a layout, class names
@@ -23,6 +24,7 @@ MAX_JOINTS = 10_000                # joints of a layout
 MAX_FRAMES = 1_000_000             # frames of one clip (NTU's longest has 300; 1 h at 60 fps is 216,000)
 MAX_PERSONS = 1024                 # persons (bodies) of one clip
 MAX_CLIPS = 10_000                 # clips sampled from one input (test-time augmentation)
+MAX_WORKERS = 1024                 # worker processes of a data loader or a prepare pool
 MAX_PICKLE_ELEMENTS = 50_000_000   # list/dict/tuple elements built while unpickling, shared references counted
 
 

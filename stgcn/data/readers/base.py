@@ -26,12 +26,12 @@ from stgcn.errors import ConfigError, DataError
 from stgcn.graph.layouts import Layout, get_layout
 from stgcn.utils.checks import check_int
 from stgcn.utils.files import decode_text, parse_json, read_file_bytes
-from stgcn.utils.limits import MAX_FILE_BYTES, MAX_FRAMES, MAX_PERSONS
+from stgcn.utils.limits import MAX_CLASSES, MAX_FILE_BYTES, MAX_FRAMES, MAX_PERSONS, check_max
 
 __all__ = [
     "ClipRecord", "Skipped", "SourcePlan", "MAX_FILE_BYTES", "MAX_FRAMES", "read_text", "read_bytes",
     "read_json", "numeric_array", "finite_float32", "check_keypoints", "chunked", "layout_for_joints",
-    "read_class_names", "class_names_from", "ReaderOption", "DatasetFormat", "MAX_PERSONS",
+    "read_class_names", "class_names_from", "numbered_class_names", "ReaderOption", "DatasetFormat", "MAX_PERSONS",
 ]
 
 # Limits that keep a corrupted or hostile file from exhausting memory or time (all in stgcn.utils.limits).
@@ -214,6 +214,13 @@ def read_class_names(path: str | Path) -> list[str]:
     if len(set(names)) != len(names):
         raise DataError(f"{path}: class names must be unique")
     return names
+
+
+def numbered_class_names(size: int, where: str | Path, known: Mapping[int, str] | None = None) -> list[str]:
+    """``class_0 .. class_{size-1}`` (or the ``known`` name of an index) for labels given as integers; a
+    largest label beyond :data:`~stgcn.utils.limits.MAX_CLASSES` is one line naming ``where``."""
+    check_max(size, f"{where}: the number of classes (largest integer label + 1)", MAX_CLASSES, DataError)
+    return [(known or {}).get(i, f"class_{i}") for i in range(size)]
 
 
 def class_names_from(value: str | Path | Sequence[str]) -> list[str]:

@@ -33,6 +33,7 @@ from stgcn.data.readers.base import (
     SourcePlan,
     chunked,
     class_names_from,
+    numbered_class_names,
     read_text,
 )
 from stgcn.data.readers.keypoints import read_keypoints_file
@@ -187,7 +188,7 @@ def plan_keypoints(
     if class_names is None:
         raw = [i[3] for i in infos]
         if all(is_int(v) or (isinstance(v, str) and v.isdigit()) for v in raw):
-            names_list = [f"class_{k}" for k in range(max(int(v) for v in raw) + 1)]
+            names_list = numbered_class_names(max(int(v) for v in raw) + 1, src)
         else:
             names_list = sorted({str(v) for v in raw})
     else:

@@ -35,6 +35,7 @@ from stgcn.data.readers.base import (
     check_keypoints,
     chunked,
     class_names_from,
+    numbered_class_names,
     read_json,
 )
 from stgcn.errors import DataError
@@ -181,7 +182,7 @@ def plan_kinetics_json(
         size = max(found_names, default=-1) + 1
         if size == 0:
             raise DataError(f"{src}: no label file; give the class names (--class-names)")
-        names_list = [found_names.get(i, f"class_{i}") for i in range(size)]
+        names_list = numbered_class_names(size, src, found_names)
     else:
         names_list = class_names_from(class_names)
     return SourcePlan(

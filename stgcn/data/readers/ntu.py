@@ -45,6 +45,7 @@ import numpy as np
 
 from stgcn.data.readers.base import (
     MAX_FRAMES,
+    MAX_PERSONS,
     ClipRecord,
     DatasetFormat,
     ReaderOption,
@@ -233,7 +234,7 @@ def read_ntu_file(path: str | Path, *, max_bodies: int = 2) -> tuple[np.ndarray,
         DataError: malformed file, or a file without any body (a sample with missing skeletons).
     """
     path = Path(path)
-    max_bodies = check_int(max_bodies, "max_bodies", minimum=1, error=DataError)
+    max_bodies = check_int(max_bodies, "max_bodies", minimum=1, maximum=MAX_PERSONS, error=DataError)
     num_frames, frames = parse_ntu_skeleton(read_text(path), str(path))
     if num_frames == 0:
         raise DataError(f"{path}: empty clip (0 frames)")
@@ -316,7 +317,7 @@ def plan_ntu(
     src = Path(src)
     if variant not in VARIANTS:
         raise DataError(f"NTU variant {variant!r} is not valid; valid variants are {', '.join(VARIANTS)}")
-    max_bodies = check_int(max_bodies, "max_bodies", minimum=1, error=DataError)
+    max_bodies = check_int(max_bodies, "max_bodies", minimum=1, maximum=MAX_PERSONS, error=DataError)
     if not src.is_dir():
         raise DataError(f"{src}: not a directory; expected a folder of NTU .skeleton files")
     files = sorted((p for p in src.rglob("*.skeleton") if _NAME.fullmatch(p.stem)), key=lambda p: p.stem)

@@ -31,6 +31,7 @@ from stgcn.data.readers.base import (
     chunked,
     class_names_from,
     layout_for_joints,
+    numbered_class_names,
     numeric_array,
 )
 from stgcn.errors import DataError
@@ -155,7 +156,7 @@ def plan_pyskl(
             raise DataError(f"{src}: annotation {i}: label {label!r} is not a non-negative integer")
         labels.append(int(label))
     if class_names is None:
-        names_list = [f"class_{i}" for i in range(max(labels) + 1)]
+        names_list = numbered_class_names(max(labels) + 1, src)
     else:
         names_list = class_names_from(class_names)
     membership: dict[str, list[str]] = {}

@@ -27,6 +27,7 @@ from stgcn.data.readers.base import (
     check_keypoints,
     class_names_from,
     layout_for_joints,
+    numbered_class_names,
     read_class_names,
 )
 from stgcn.errors import DataError
@@ -174,7 +175,7 @@ def plan_stgcn_npy(
         raise DataError(f"{src}: sample names repeat across or within the label files")
     max_label = max((max(labels) for *_, labels in labelled if labels), default=-1)
     if class_names is None:
-        names_list = [f"class_{i}" for i in range(max_label + 1)]
+        names_list = numbered_class_names(max_label + 1, src)
     else:
         names_list = class_names_from(class_names)
     if max_label >= len(names_list):
