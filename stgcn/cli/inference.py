@@ -214,8 +214,8 @@ def add_pose_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-complexity", type=int, default=1, choices=(0, 1, 2))
     p.add_argument("--backend", default="auto", choices=POSE_BACKENDS,
                    help="pose backend: mediapipe (legacy solutions.pose, mediapipe==0.10.14, Python <= 3.12), litert "
-                        "(the same BlazePose models under LiteRT, every Python) or auto (default: mediapipe when "
-                        "installed, else litert)")
+                        "(the same BlazePose models under LiteRT, every Python) or auto (default: litert when "
+                        "installed, else mediapipe; --backend mediapipe gives the original demo's exact skeletons)")
     p.set_defaults(func=cmd_pose)
 
 
