@@ -11,7 +11,8 @@ The blocks are the model's own :class:`~stgcn.models.stgcn.STGCNBlock` s with th
   mixed over joints), BN2 into the temporal convolution, the residual BN into its 1x1 convolution. The data
   BN stays a (V, C) affine map.
 - Activations live as (V, T, N*M, C) (joint-major, then time, channels last). On CPU the graph
-  convolution is one (C_in x C_out) product per connected joint pair (see :mod:`stgcn.models.stgcn`), and in
+  convolution is one (C_in x C_out) product per connected joint pair (see :mod:`stgcn.models.stgcn`; for
+  short inputs joints are mixed first, by the model's rule :func:`~stgcn.ops.dispatch.graph_kernel_rule`), and in
   float32 the temporal convolution is the tiled real-DFT algorithm of :mod:`stgcn.ops.tiled_conv` (about
   2-4.6x fewer multiplications than direct) with bias, residual and ReLU applied per cache-sized group of
   joints. On a GPU and while tracing/exporting, the graph convolution mixes joints on the side with fewer
