@@ -5,6 +5,7 @@ Run from the repository root (also ``python -m benchmarks.model --grid``)::
     python -m benchmarks.grid                                    # every point, 1 and 2 threads
     python -m benchmarks.grid --points ucla-b16 stream-18 --threads 2 --repeats 5
     python -m benchmarks.grid --list
+    python -m benchmarks.grid --points ucla-b1 --threads 1 --no-train --dispatch rules --kernels all
 
 Each point is an input shape (N, C, T, V, M) with its layout. For every point and thread count it measures,
 after a warm-up (which is also when ``dispatch = "auto"`` times the kernels), ``--repeats`` interleaved
@@ -13,7 +14,9 @@ rounds of inference (eval, no grad: ``baseline`` = :mod:`stgcn.models.reference`
 training step (forward, cross-entropy, backward, SGD with momentum; ``baseline`` and ``stgcn``). Figures:
 clips/s median [min-max], each a ratio to the baseline of the same round (median and min-max of the
 per-round ratios), and the kernels each block chose (:func:`stgcn.ops.dispatch.dispatch_report`). Logits are
-checked against the baseline first. Results go to JSON (``--out``, default
+checked against the baseline first. ``--kernels`` adds, per named graph kernel, ``stgcn[kernel]`` and
+``stgcn-fused[kernel]`` with that kernel pinned in every block (:func:`~stgcn.ops.dispatch.pin_kernels`), timed in
+the same rounds: the data behind the graph-convolution rule. Results go to JSON (``--out``, default
 ``benchmarks/results/grid_cpu.json``), with the machine's load average before and after.
 """
 
@@ -35,7 +38,7 @@ from stgcn.inference.optimize import optimize_for_inference
 from stgcn.models.config import GraphConfig, STGCNConfig
 from stgcn.models.reference import baseline_from_stgcn
 from stgcn.models.stgcn import STGCN
-from stgcn.ops.dispatch import dispatch_report, set_dispatch
+from stgcn.ops.dispatch import GRAPH_KERNELS, dispatch_report, pin_kernels, set_dispatch
 
 # name: (layout, num_classes, (N, T, V, M), measures). Measures: "infer" and/or "train".
 POINTS: dict[str, tuple[str, int, tuple[int, int, int, int], tuple[str, ...]]] = {
@@ -48,6 +51,7 @@ POINTS: dict[str, tuple[str, int, tuple[int, int, int, int], tuple[str, ...]]] =
     "ntu-b16": ("ntu-rgb+d", 60, (16, 300, 25, 2), ("infer", "train")),
     "stream-18": ("openpose-18", 400, (1, 150, 18, 1), ("infer",)),
     "stream-17": ("coco-17", 60, (1, 100, 17, 2), ("infer",)),
+    "kinetics-b1": ("openpose-18", 400, (1, 300, 18, 1), ("infer",)),
 }
 
 
@@ -85,6 +89,11 @@ def run_point(name: str, args: argparse.Namespace) -> dict[str, Any]:
         set_dispatch(model, args.dispatch)
         set_dispatch(fused, args.dispatch)
         impls = {"baseline": base, "stgcn": model, "stgcn-fused": fused}
+        for kernel in args.kernels:  # the same weights with one graph kernel pinned in every block
+            pinned, pinned_fused = copy.deepcopy(model), optimize_for_inference(model)
+            pin_kernels(pinned, graph=kernel)
+            pin_kernels(pinned_fused, graph=kernel)
+            impls[f"stgcn[{kernel}]"], impls[f"stgcn-fused[{kernel}]"] = pinned, pinned_fused
         with torch.inference_mode():
             ref = base(x)
             result["max_abs_diff"] = {k: float((f(x) - ref).abs().max()) for k, f in impls.items() if k != "baseline"}
@@ -96,8 +105,9 @@ def run_point(name: str, args: argparse.Namespace) -> dict[str, Any]:
             return run
         result["inference"] = time_interleaved({k: call(f) for k, f in impls.items()}, n, args.repeats,
                                                args.warmup, args.min_seconds)
-        result["inference"]["stgcn"]["dispatch"] = _choices(model)
-        result["inference"]["stgcn-fused"]["dispatch"] = _choices(fused)
+        for impl, f in impls.items():
+            if impl != "baseline":
+                result["inference"][impl]["dispatch"] = _choices(f)
         _print(name, "infer", result["inference"])
     if "train" in measures and args.train:
         y = torch.arange(n) % classes
@@ -114,7 +124,7 @@ def _print(point: str, what: str, timings: dict[str, Any]) -> None:
     for impl, e in timings.items():
         s, r = e["clips_per_s"], e.get("ratio_vs_baseline")
         ratio = f"{r['median']:.2f}x [{r['min']:.2f}-{r['max']:.2f}]" if r else ""
-        print(f"{point:11s} {what:6s} {impl:12s} {s['median']:9.2f} clips/s {ratio:>22s}", flush=True)
+        print(f"{point:11s} {what:6s} {impl:28s} {s['median']:9.2f} clips/s {ratio:>22s}", flush=True)
 
 
 def markdown_table(results: dict[str, Any]) -> str:
@@ -148,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-seconds", type=float, default=0.5, help="a timed run repeats the call this long")
     p.add_argument("--no-train", dest="train", action="store_false", help="inference only")
     p.add_argument("--dispatch", choices=["auto", "rules"], default="auto")
+    p.add_argument("--kernels", nargs="+", choices=[*GRAPH_KERNELS, "all"], default=[],
+                   help="also time the models with each of these graph kernels pinned ('all': every kernel)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--list", action="store_true", help="print the points and exit")
     p.add_argument("--table", type=Path, nargs="+", help="print the markdown table of result files and exit")
@@ -157,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.kernels = list(GRAPH_KERNELS) if "all" in args.kernels else list(dict.fromkeys(args.kernels))
     if args.table:
         for path in args.table:
             print(markdown_table(json.loads(path.read_text())))

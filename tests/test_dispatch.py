@@ -234,3 +234,65 @@ def test_inference_rule_takes_the_tiled_convolution_at_small_sizes_autograd_keep
     torch.testing.assert_close(out.detach(), ref, atol=1e-4, rtol=1e-4)
     chosen = {e.rsplit(" -> ", 1)[1] for entries in dispatch.dispatch_report(grad_model).values() for e in entries}
     assert "direct" in chosen and "tiled" not in chosen
+
+
+@pytest.mark.parametrize("rows, c_in, c_out, sparse, cpu, expected", [
+    (52, 64, 64, True, True, "mix-first"),  # one NW-UCLA clip (52 frames): every block mixes first
+    (13, 256, 256, True, True, "mix-first"),
+    (38, 256, 256, True, True, "mix-first"),  # the last blocks of a 150-frame streaming window
+    (63, 300, 200, True, True, "project-first"),  # fewer output channels: the K-times tensor on that side
+    (64, 64, 64, True, True, "pairs"),  # from INFERENCE_PAIRS_MIN_ROWS on: one product per joint pair
+    (150, 3, 64, True, True, "pairs"),  # a 150-frame streaming window
+    (832, 64, 64, True, True, "pairs"),  # 16 NW-UCLA clips: never the batched variant without autograd
+    (9600, 128, 256, True, True, "pairs"),  # 16 NTU clips of two persons
+    (52, 64, 64, False, True, "project-first"),  # dense graph: the side with fewer channels
+    (52, 64, 128, False, True, "mix-first"),
+    (832, 64, 64, True, False, "project-first"),  # GPU
+    (832, 64, 128, True, False, "mix-first"),
+])
+def test_inference_graph_rule_per_shape_class(rows, c_in, c_out, sparse, cpu, expected):
+    assert dispatch.INFERENCE_PAIRS_MIN_ROWS == 64
+    assert dispatch.graph_kernel_rule(rows, c_in, c_out, sparse=sparse, cpu=cpu, grad=False) == expected
+
+
+def test_training_graph_rule_is_unchanged():
+    # the rule with autograd as it was before the inference rule changed: a run's kernels (and float rounding)
+    # stay those of earlier versions, so resumed runs stay bit-identical
+    for rows, c_in, c_out, sparse, cpu in itertools.product((1, 13, 52, 64, 1024, 1025, 9600), (3, 64, 256),
+                                                            (64, 256), (True, False), (True, False)):
+        old = ("pairs-batched" if rows <= 1024 else "pairs") if sparse and cpu else "mix-first"
+        assert dispatch.graph_kernel_rule(rows, c_in, c_out, sparse=sparse, cpu=cpu, grad=True) == old
+    assert dispatch.BATCHED_PAIRS_MAX_ROWS == stgcn.models.layers.BATCHED_PAIRS_MAX_ROWS == 1024
+
+
+def _graph_kernels(report: dict[str, list[str]]) -> list[str]:
+    """Per block (in order), the graph kernel chosen, from a dispatch report of a model or a fused model."""
+    out = []
+    for name, entries in report.items():
+        kernels = {e.rsplit(" -> ", 1)[1] for e in entries} & set(GRAPH_KERNELS)
+        if kernels:
+            assert len(kernels) == 1, (name, entries)
+            out.append(kernels.pop())
+    return out
+
+
+@pytest.mark.parametrize("shape, expected", [
+    ((1, 20, 1), ["mix-first"] * 5),  # 20, 20, 20, 10, 10 rows (the graph convolution runs before the stride)
+    ((2, 30, 2), ["pairs"] * 3 + ["mix-first"] * 2),  # 120, 120, 120, 60, 60 rows
+])
+def test_model_and_fused_model_choose_the_same_graph_kernels_by_the_shared_rule(shape, expected):
+    n, t, m = shape
+    model = _model().eval()
+    fused = optimize_for_inference(model)
+    x = torch.randn(n, 3, t, model.num_joints, m, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ref = baseline_from_stgcn(model).eval()(x)
+        tol = 1e-4 * max(1.0, float(ref.abs().max()))
+        torch.testing.assert_close(model(x), ref, atol=tol, rtol=0)
+        torch.testing.assert_close(fused(x), ref, atol=tol, rtol=0)
+    assert _graph_kernels(dispatch.dispatch_report(model)) == expected
+    assert _graph_kernels(dispatch.dispatch_report(fused)) == expected
+    # with autograd the training rule holds: the batched per-pair kernel at these sizes
+    grad_model = _model().eval()
+    grad_model(x.clone().requires_grad_(True))
+    assert _graph_kernels(dispatch.dispatch_report(grad_model)) == ["pairs-batched"] * 5

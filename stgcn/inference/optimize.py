@@ -11,7 +11,8 @@ The blocks are the model's own :class:`~stgcn.models.stgcn.STGCNBlock` s with th
   mixed over joints), BN2 into the temporal convolution, the residual BN into its 1x1 convolution. The data
   BN stays a (V, C) affine map.
 - Activations live as (V, T, N*M, C) (joint-major, then time, channels last). On CPU the graph
-  convolution is one (C_in x C_out) product per connected joint pair (see :mod:`stgcn.models.stgcn`), and in
+  convolution is one (C_in x C_out) product per connected joint pair (see :mod:`stgcn.models.stgcn`; for
+  short inputs joints are mixed first, by the model's rule :func:`~stgcn.ops.dispatch.graph_kernel_rule`), and in
   float32 the temporal convolution is the tiled real-DFT algorithm of :mod:`stgcn.ops.tiled_conv` (about
   2-4.6x fewer multiplications than direct) with bias, residual and ReLU applied per cache-sized group of
   joints. On a GPU and while tracing/exporting, the graph convolution mixes joints on the side with fewer
@@ -35,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stgcn.errors import ConfigError
-from stgcn.models.layers import BATCHED_PAIRS_MAX_ROWS, TILED_MIN_ROWS
+from stgcn.models.layers import TILED_MIN_ROWS
 from stgcn.models.stgcn import STGCN, STGCNBlock, check_input_shape, pool_features
 from stgcn.ops.bn_fold import bn_affine, fold_bn_into_conv, fold_bn_into_graph_conv
 from stgcn.ops.dispatch import (
@@ -45,6 +46,7 @@ from stgcn.ops.dispatch import (
     KernelCache,
     check_kernel,
     choose,
+    graph_kernel_rule,
     set_dispatch,
     shape_key,
 )
@@ -149,9 +151,7 @@ class FusedBlock(nn.Module):
         if not fast:  # standard ops (tracing/exporting, autograd): few large products
             return "mix-first" if c_in < c_out else "project-first"
         sparse = bool(self.edges[0])
-        rule = "mix-first" if c_in < c_out else "project-first"
-        if sparse and h.device.type == "cpu":
-            rule = "pairs-batched" if h.shape[1] <= BATCHED_PAIRS_MAX_ROWS else "pairs"
+        rule = graph_kernel_rule(h.shape[1], c_in, c_out, sparse=sparse, cpu=h.device.type == "cpu", grad=False)
         options = [n for n in GRAPH_KERNELS if sparse or not n.startswith("pairs")]
         tune = self.dispatch == "auto" and 2.0 * h.shape[0] * h.shape[1] * self.k * c_in * c_out >= AUTOTUNE_MIN_FLOPS
         candidates = (lambda: {n: functools.partial(self._graph_conv, h, None, n) for n in options}) if tune else None

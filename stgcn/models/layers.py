@@ -16,11 +16,13 @@ from torch import nn
 
 from stgcn.ops.dispatch import (
     AUTOTUNE_MIN_FLOPS,
+    BATCHED_PAIRS_MAX_ROWS,
     GRAPH_KERNELS,
     TEMPORAL_KERNELS,
     KernelCache,
     check_kernel,
     choose,
+    graph_kernel_rule,
     shape_key,
 )
 from stgcn.ops.edge_rounds import EdgeRounds, RoundsGraphConv, edge_rounds, rounds_conv
@@ -52,8 +54,6 @@ RECOMPUTE_MIN_BYTES = 16 << 20
 # (README "Performance"). With autograd its per-call overhead (plans, backward transforms) pays back from 2048.
 TILED_MIN_ROWS = 1
 TILED_MIN_ROWS_GRAD = 2048
-# The rule's threshold for the batched per-pair graph convolution: at most this many (frame, sample) rows.
-BATCHED_PAIRS_MAX_ROWS = 1024
 
 
 Edges = tuple[tuple[int, ...], tuple[int, ...]]
@@ -72,15 +72,18 @@ class GraphConv(nn.Module):
       the distance or spatial strategy): the 1x1 convolution's work without the K-times larger tensor;
       backward stores only the input.
     - ``"pairs-batched"``: the same sum in a few batched products (one per "round" of pairs), for small
-      inputs where the per-product overhead dominates.
+      inputs in training, where the per-product overhead dominates forward and backward.
     - ``"mix-first"``: mix joints on the C_in side, then the 1x1 convolution; in training with
       ``memory_mode == "recompute"`` the K-times larger mixed tensor is recomputed in backward.
     - ``"project-first"``: the original order (1x1 convolution, then the mixing): the plain structure.
 
-    Rules (training, small inputs, ``dispatch = "rules"``): per joint pair on CPU for sparse graphs (batched
-    below :data:`BATCHED_PAIRS_MAX_ROWS` rows), else mix-first when gradients are needed or C_in < C_out,
-    else project-first. In inference with ``dispatch = "auto"`` (opt-in) every applicable kernel is timed
-    once per shape and the fastest kept. While tracing/exporting/compiling only standard ops are used.
+    Rules (training, small inputs, ``dispatch = "rules"``): :func:`~stgcn.ops.dispatch.graph_kernel_rule`,
+    shared with the fused model: on CPU for sparse graphs per joint pair (with autograd batched up to
+    :data:`BATCHED_PAIRS_MAX_ROWS` rows; without it from
+    :data:`~stgcn.ops.dispatch.INFERENCE_PAIRS_MIN_ROWS` rows, mixing first below), else mix-first when
+    gradients are needed or C_in < C_out, else project-first. In inference with ``dispatch = "auto"`` (opt-in)
+    every applicable kernel is timed once per shape and the fastest kept. While tracing/exporting/compiling
+    only standard ops are used.
 
     Attributes:
         graph_kernel: Pin one of :data:`~stgcn.ops.dispatch.GRAPH_KERNELS` (``None``: dispatch).
@@ -147,10 +150,7 @@ class GraphConv(nn.Module):
         if plain:  # tracing/compiling: a few large standard ops
             kernel = "mix-first" if grad or c_in < c_out else "project-first"
         else:
-            if sparse and h.device.type == "cpu":
-                rule = "pairs-batched" if rows <= BATCHED_PAIRS_MAX_ROWS else "pairs"
-            else:
-                rule = "mix-first" if grad or c_in < c_out else "project-first"
+            rule = graph_kernel_rule(rows, c_in, c_out, sparse=sparse, cpu=h.device.type == "cpu", grad=grad)
             flops = 2.0 * rows * v * k * c_in * c_out
             tune = (self.dispatch == "auto" and not grad and not autocast and flops >= AUTOTUNE_MIN_FLOPS
                     and not self.training)

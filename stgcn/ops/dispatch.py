@@ -13,9 +13,10 @@ Each module of :mod:`stgcn.models.stgcn` and :mod:`stgcn.inference.optimize` tha
      candidate is timed (one warm-up call, then the best of ``AUTOTUNE_REPEATS``) and the fastest kept, as
      cuDNN's benchmark mode does. The rule's choice is kept unless another candidate is at least
      :data:`AUTOTUNE_MARGIN` faster (no flip-flopping on noise).
-   - otherwise (``dispatch == "rules"``, the default, small calls, and every training step) a deterministic rule on the
-     shapes. Training never times: a run's kernels, and so its float rounding, depend only on the shapes,
-     which keeps a resumed or repeated run bit-identical.
+   - otherwise (``dispatch == "rules"``, the default, small calls, and every training step) a deterministic
+     rule on the shapes (for the graph convolution of the model and the fused model alike:
+     :func:`graph_kernel_rule`). Training never times: a run's kernels, and so its float rounding, depend only
+     on the shapes, which keeps a resumed or repeated run bit-identical.
 
 Every candidate computes the same values (float rounding aside) with no side effects (no BatchNorm
 statistics, no random numbers), so a choice changes speed only. Nothing here is global: the caches live on
@@ -36,7 +37,8 @@ from stgcn.ops.layout import plain_ops
 
 __all__ = ["GRAPH_KERNELS", "TEMPORAL_KERNELS", "DISPATCH_MODES", "AUTOTUNE_MIN_FLOPS", "AUTOTUNE_REPEATS",
            "AUTOTUNE_MARGIN", "KernelCache", "check_kernel", "check_mode", "time_candidates", "choose",
-           "pin_kernels", "set_dispatch", "dispatch_report", "shape_key"]
+           "pin_kernels", "set_dispatch", "dispatch_report", "shape_key", "graph_kernel_rule",
+           "BATCHED_PAIRS_MAX_ROWS", "INFERENCE_PAIRS_MIN_ROWS"]
 
 GRAPH_KERNELS = ("pairs", "pairs-batched", "mix-first", "project-first")
 TEMPORAL_KERNELS = ("tiled", "direct")
@@ -44,6 +46,11 @@ DISPATCH_MODES = ("auto", "rules")
 AUTOTUNE_MIN_FLOPS = 2e7  # below this a call takes well under a millisecond: timing would be noise
 AUTOTUNE_REPEATS = 3
 AUTOTUNE_MARGIN = 0.05
+# The graph-convolution rule's thresholds, in (frame, sample) rows per joint (T * N * M of the call); see
+# graph_kernel_rule. With autograd: the batched per-pair kernel up to this many rows.
+BATCHED_PAIRS_MAX_ROWS = 1024
+# Without autograd: the per-pair kernel from this many rows, below it the dense kernels (README "Performance").
+INFERENCE_PAIRS_MIN_ROWS = 64
 
 Timer = Callable[[], float]
 
@@ -84,6 +91,45 @@ class KernelCache:
 def shape_key(x: torch.Tensor, *extra: object) -> tuple:
     """Key of a choice: shape, dtype, device, thread count and whatever else the caller adds."""
     return (tuple(x.shape), x.dtype, x.device.type, torch.get_num_threads(), *extra)
+
+
+def graph_kernel_rule(rows: int, c_in: int, c_out: int, *, sparse: bool, cpu: bool, grad: bool) -> str:
+    """The graph-convolution kernel the rules choose (one of :data:`GRAPH_KERNELS`), for
+    :class:`~stgcn.models.layers.GraphConv` and :class:`~stgcn.inference.optimize.FusedBlock` alike.
+
+    The rule keys on ``rows``, the (frame, sample) rows per joint: each of the per-pair kernel's ~3V small
+    (rows x C_in) @ (C_in x C_out) products has a fixed per-call cost that only enough rows pay back; the
+    dense kernels do the same multiplications in two large products but write a K-times larger tensor.
+
+    - With autograd (training; unchanged, so a run's float rounding depends on the shapes only): on CPU for a
+      sparse graph (at most 2*K*V connected joint pairs) the per-pair kernel, batched (fewer, larger products
+      for forward and backward) for at most :data:`BATCHED_PAIRS_MAX_ROWS` rows; otherwise mix-first (its
+      backward is cheaper and can recompute).
+    - Without autograd (inference) on CPU for a sparse graph: the per-pair kernel from
+      :data:`INFERENCE_PAIRS_MIN_ROWS` rows (measured fastest, or within noise of it, at every such shape:
+      one streaming window of 150 frames, one Kinetics clip, batches of 16; the batched variant was slower
+      than the plain one at every inference shape measured); below it, e.g. one 52-frame NW-UCLA clip (52,
+      26 and 13 rows), mix-first (or project-first when C_in > C_out), measured fastest there.
+    - Otherwise (a GPU, a dense graph): mix-first when C_in < C_out, else project-first: the K-times larger
+      tensor on the side with fewer channels.
+
+    Args:
+        rows: (frame, sample) rows per joint of the call: T * N * M.
+        c_in: Input channels.
+        c_out: Output channels.
+        sparse: Whether the graph is sparse enough for the per-pair kernels.
+        cpu: Whether the call runs on CPU (the per-pair kernels are for CPU).
+        grad: Whether autograd records the call.
+    """
+    if grad:
+        if sparse and cpu:
+            return "pairs-batched" if rows <= BATCHED_PAIRS_MAX_ROWS else "pairs"
+        return "mix-first"
+    if sparse and cpu:
+        if rows >= INFERENCE_PAIRS_MIN_ROWS:
+            return "pairs"
+        return "mix-first" if c_in <= c_out else "project-first"
+    return "mix-first" if c_in < c_out else "project-first"
 
 
 def time_candidates(candidates: dict[str, Callable[[], Any]], repeats: int = AUTOTUNE_REPEATS,
