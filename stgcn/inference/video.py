@@ -397,6 +397,8 @@ def extract_keypoints_file(video: str | Path, out: str | Path, *, layout: str = 
         raise ConfigError(f"{out}: the keypoints file must end in .json or .npz")
     pose = extract_pose(video, model_complexity=model_complexity, max_frames=max_frames, backend=backend,
                         on_frame=None if on_frame is None else (lambda i, _f, _l: on_frame(i)))
+    if not pose.detected.any():  # as stgcn video: a file of empty frames is not a skeleton clip
+        raise DataError(f"{video}: no person found in any of its {pose.num_frames} frames")
     coords = ("x", "y", "z") if depth else ("x", "y")
     kp = pose.keypoints(layout, (*coords, "score"), normalize=normalize)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -182,9 +182,16 @@ def read_keypoints_file(
         if size.shape != (2,) or not (size > 0).all():
             raise DataError(f"{where}: 'image_size' must be [width, height] > 0")
         image_size = [float(size[0]), float(size[1])]
+    split = _scalar(data.get("split"), where, "split")
+    if split is not None and not isinstance(split, str):
+        raise DataError(f"{where}: 'split' must be a split name (a string), got {split!r}")
+    fps = data.get("fps")
+    if fps is not None:
+        fps = numeric_array(fps, where, "fps")
+        if fps.size != 1 or not np.isfinite(fps).all() or float(fps.reshape(())) <= 0:
+            raise DataError(f"{where}: 'fps' must be a finite frame rate > 0")
     meta = {"name": path.stem, "layout": lay, "declared_layout": declared, "channels": list(channels),
-            "label": _scalar(data.get("label"), where, "label"), "split": _scalar(data.get("split"), where, "split"),
-            "image_size": image_size}
+            "label": _scalar(data.get("label"), where, "label"), "split": split, "image_size": image_size}
     return x, scores, meta
 
 
