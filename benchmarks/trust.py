@@ -324,7 +324,7 @@ OK_ANYWAY = {(cmd, case) for cmd, cases in {
              "max-people-huge", "max-people-zero", "smooth-huge", "threshold-zero"),
     "pose": ("max-frames-huge", "video-flip-0.5", "video-flip-0.9"),
     "predict": ("input-npy-flip-0.5", "input-npy-flip-0.9", "stride-huge", "topk-huge", "window-huge"),
-    # an all-zero clip is skipped and counted ("skipped 1"), as every reader does; a folder named like a clip
+    # an all-zero clip is skipped and counted ("skipped 1"), as the dataset readers do; a folder named like a clip
     # file is walked as a folder (it holds no clip)
     "prepare": ("keypoints-max-persons-huge", "keypoints-workers-zero", "keypoints-clip-all-zero",
                 "keypoints-clip-dir"),

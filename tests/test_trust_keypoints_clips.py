@@ -1,5 +1,5 @@
 """`stgcn prepare keypoints` on malformed clip files: bad `split` / `fps` are one-line errors naming the file; an
-all-zero clip is skipped and counted (as every reader skips clips without a skeleton)."""
+all-zero clip is skipped and counted (as the Kinetics and MSR readers skip clips without a skeleton)."""
 
 from __future__ import annotations
 

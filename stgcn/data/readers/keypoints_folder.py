@@ -104,7 +104,7 @@ def _work(unit: list[tuple[str, str, int, tuple[str, ...]]], *, layout: Layout, 
     out: list[ClipRecord | Skipped] = []
     for path, kind, label, splits in unit:
         x, scores, meta = _read_clip(path, kind, layout, max_persons, remap)
-        if not np.any(x):  # as the other readers: skipped and counted in the manifest
+        if not np.any(x):  # as the Kinetics and MSR readers: skipped and counted in the manifest
             out.append(Skipped(meta["name"], "no skeleton in any frame (every keypoint is zero)"))
             continue
         coords = channels[:-1] if with_scores else channels
