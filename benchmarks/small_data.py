@@ -64,6 +64,14 @@ GRIDS: dict[str, dict[str, tuple[str, list[str]]]] = {
         "quarter": ("configs/msr-action3d-xsub.yaml", []),
         "quarter-lost-frames-kept": ("configs/msr-action3d-xsub.yaml", ["data.store=data/msr-action3d-lostframes"]),
         "full": ("configs/msr-action3d-xsub.yaml", ["model.blocks=" + FULL]),
+        # issue 15 follow-up (quarter width, 1,000 steps, seed 1 unless --set train.seed=N)
+        "none-norot": ("configs/msr-action3d-xsub.yaml",
+                       ["data.preprocess.center='none'", "data.augment.rotate_3d=0"]),
+        "cosine": ("configs/msr-action3d-xsub.yaml", ["optim.schedule=cosine"]),
+        "wd5e-3-do0.5": ("configs/msr-action3d-xsub.yaml", ["optim.weight_decay=0.005", "model.dropout=0.5"]),
+        "adamw1e-3": ("configs/msr-action3d-xsub.yaml",
+                      ["optim.name=adamw", "optim.lr=0.001", "optim.weight_decay=0.01"]),
+        "lowreg": ("configs/msr-action3d-xsub.yaml", ["optim.weight_decay=0.0001", "model.dropout=0"]),
     },
     "utkinect": {  # UTKinect cross-subject, 100 training clips
         "quarter": ("configs/utkinect-xsub.yaml", []),
