@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, video in (("one_person_340x256", one), ("two_people_680x256", two)):
                 runs[name + suffix] = repeated(args.repeats,
                                                lambda v=video, c=config: live_run(v, predictor, args, **c))
-        commands = [video_command(one, ck, backend) for backend in ("auto", "litert")]
+        commands = [video_command(one, ck, backend) for backend in ("auto", "litert", "mediapipe")]
     result = {
         "machine": {"cpu_count": os.cpu_count(), "torch_default_threads": default_threads,
                     "pose_threads": pose_threads, "model_threads": model_threads,
