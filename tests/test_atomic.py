@@ -44,3 +44,25 @@ def test_mode_is_checked(tmp_path):
     with pytest.raises(ValueError, match="mode must be 'w' or 'wb'"):
         with atomic_open(tmp_path / "x", "a"):
             pass
+
+
+def test_a_later_writer_removes_the_temporary_files_of_dead_writers(tmp_path):
+    import subprocess
+    import sys
+
+    from stgcn.utils.atomic import atomic_write_text
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead_pid = int(dead.stdout)
+    out = tmp_path / "model.onnx"
+    left = tmp_path / f".model.onnx.{dead_pid}.abc123.onnx"  # what a killed export leaves
+    live = tmp_path / f".model.onnx.{os.getppid()}.def456.onnx"  # a writer still running
+    legacy = tmp_path / ".model.onnx.ghi789.onnx"  # no pid in the name: left alone
+    other = tmp_path / f".other.onnx.{dead_pid}.abc.onnx"  # another output's
+    for p in (left, live, legacy, other):
+        p.write_text("partial")
+    atomic_write_text(out, "done")
+    assert out.read_text() == "done"
+    assert not left.exists() and live.exists() and legacy.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, live.name, legacy.name, other.name])

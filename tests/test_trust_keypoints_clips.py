@@ -43,3 +43,13 @@ def test_all_zero_clip_is_skipped_and_counted(tmp_path, capsys):
     assert main(["prepare", "keypoints", str(src), str(tmp_path / "out"), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "4 clips" in out and "skipped 1" in out
+
+
+def test_stgcn_graph_escapes_names_from_a_layout_file(tmp_path, capsys):
+    layout = tmp_path / "evil.json"
+    layout.write_text(json.dumps({"name": "evil\x1b[31m", "joints": ["a\nerror: forged", "b", "c"],
+                                  "edges": [[0, 1], [1, 2]], "center": 0}))
+    assert main(["graph", str(layout)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\nerror: forged" not in out
+    assert "evil\\x1b[31m" in out and "a\\nerror: forged" in out

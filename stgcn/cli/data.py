@@ -81,9 +81,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=1))
         return 0
     print(f"store       {info['path']}")
-    print(f"source      {info['source'].get('format', '?')}  {info['source'].get('path', '')}")
-    print(f"layout      {info['layout']} ({info['num_joints']} joints), channels {','.join(info['channels'])}, "
-          f"persons {info['num_persons']}, dtype {info['dtype']}")
+    print(f"source      {terminal_safe(info['source'].get('format', '?'))}  "
+          f"{terminal_safe(info['source'].get('path', ''))}")
+    print(f"layout      {terminal_safe(info['layout'])} ({info['num_joints']} joints), channels "
+          f"{terminal_safe(','.join(info['channels']))}, persons {info['num_persons']}, dtype {info['dtype']}")
     print(f"fingerprint {info['layout_fingerprint']} (the layout's identity)")
     print(f"clips       {info['clips']}  frames {info['frames']}  size {info['bytes'] / 1e6:.1f} MB")
     ls = info["length"]
@@ -92,7 +93,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"skipped     {info['skipped']} samples (listed in manifest.json counts.skipped_samples)")
     names = list(info["splits"])
     width = max([len(terminal_safe(c)) for c in info["class_names"]] + [5])
-    print(f"{'class':<{width}}  " + "  ".join(f"{n:>8}" for n in ["all", *names]))
+    print(f"{'class':<{width}}  " + "  ".join(f"{terminal_safe(n):>8}" for n in ["all", *names]))
     for c, row in info["per_class"].items():
         print(f"{terminal_safe(c):<{width}}  " + "  ".join(f"{row[n]:>8}" for n in ["all", *names]))
     totals = {"all": info["clips"], **{n: info["splits"][n] for n in names}}

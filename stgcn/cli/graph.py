@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from stgcn.utils.safe_text import terminal_safe as safe
+
 
 def add_graph_parser(sub: argparse._SubParsersAction) -> None:
     from stgcn.graph.partitions import NORMALIZATIONS, STRATEGIES
@@ -43,16 +45,17 @@ def cmd_graph(args: argparse.Namespace) -> int:
                           "center": lay.center, "edges": [list(e) for e in lay.edges], "partitions": partitions,
                           "roles": roles}))
         return 0
-    print(f"layout         {lay.name}  ({lay.source})" if lay.source else f"layout         {lay.name}")
+    source = f"  ({safe(lay.source)})" if lay.source else ""
+    print(f"layout         {safe(lay.name)}{source}")
     print(f"fingerprint    {lay.fingerprint}")
     print(f"V (joints)     {g.V}")
     print(f"K (partitions) {g.K}   strategy={g.strategy} max_hop={g.max_hop} dilation={g.dilation} "
           f"normalization={g.normalization}")
-    print(f"center         {lay.center} ({lay.joints[lay.center]})")
-    print("roles          " + (", ".join(f"{r}={j}" for r, j in roles.items()) or "(none)"))
+    print(f"center         {lay.center} ({safe(lay.joints[lay.center])})")
+    print("roles          " + (", ".join(f"{r}={safe(j)}" for r, j in roles.items()) or "(none)"))
     print(f"edges ({len(lay.edges)}):")
     for a, b in lay.edges:
-        print(f"  {a:>3} {lay.joints[a]:<18} -- {b:>3} {lay.joints[b]}")
+        print(f"  {a:>3} {safe(lay.joints[a]):<18} -- {b:>3} {safe(lay.joints[b])}")
     print("partitions:")
     for k, part in enumerate(partitions):
         print(f"  {k}: {part['name']:<20} nonzero={part['nonzero']}")

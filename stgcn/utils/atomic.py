@@ -21,7 +21,7 @@ from typing import IO
 from stgcn.errors import StgcnError
 
 __all__ = ["OutputError", "temp_path_beside", "atomic_path", "atomic_open", "atomic_write_text",
-           "atomic_write_bytes", "sweep_temps", "output_error"]
+           "atomic_write_bytes", "sweep_temps", "sweep_dead_temps", "output_error"]
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,10 @@ def temp_path_beside(path: str | Path) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+        sweep_dead_temps(path)
+        # the writer's pid in the name: a later writer of the same output removes it if this process dies
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=path.suffix or ".tmp",
+                                   dir=path.parent)
     except OSError as e:
         if _is_output_error(e) or isinstance(e, FileExistsError | NotADirectoryError):
             raise output_error(path, e) from None
@@ -81,6 +84,35 @@ def temp_path_beside(path: str | Path) -> Path:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     return Path(tmp)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists
+        return True
+    return True
+
+
+def sweep_dead_temps(path: str | Path) -> int:
+    """Remove the temporary files beside ``path`` (``.NAME.PID.*``) whose writing process no longer runs: what a
+    killed export, render or evaluation left. Safe beside live writers of the same output (their pid is alive);
+    older temporary names without a pid are left alone. Returns how many were removed."""
+    path = Path(path)
+    removed = 0
+    with contextlib.suppress(OSError):
+        for tmp in path.parent.glob(f".{path.name}.*"):
+            pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)) and tmp.is_file() \
+                    and not tmp.is_symlink():
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                    removed += 1
+    if removed:
+        log.debug("removed %d temporary file(s) of %s left by dead processes", removed, path)
+    return removed
 
 
 def sweep_temps(path: str | Path) -> int:
