@@ -14,7 +14,7 @@ import errno
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -96,23 +96,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _remove_temps(path: Path, doomed: Callable[[Path], bool], whose: str) -> int:
+    """Remove the regular files ``.NAME.*`` beside ``path`` for which ``doomed(file)``; their count."""
+    removed = 0
+    with contextlib.suppress(OSError):
+        for tmp in path.parent.glob(f".{path.name}.*"):
+            if tmp.is_file() and not tmp.is_symlink() and doomed(tmp):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                    removed += 1
+    if removed:
+        log.debug("removed %d temporary file(s) of %s left by %s", removed, path, whose)
+    return removed
+
+
 def sweep_dead_temps(path: str | Path) -> int:
     """Remove the temporary files beside ``path`` (``.NAME.PID.*``) whose writing process no longer runs: what a
     killed export, render or evaluation left. Safe beside live writers of the same output (their pid is alive);
     older temporary names without a pid are left alone. Returns how many were removed."""
     path = Path(path)
-    removed = 0
-    with contextlib.suppress(OSError):
-        for tmp in path.parent.glob(f".{path.name}.*"):
-            pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)) and tmp.is_file() \
-                    and not tmp.is_symlink():
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-                    removed += 1
-    if removed:
-        log.debug("removed %d temporary file(s) of %s left by dead processes", removed, path)
-    return removed
+
+    def dead(tmp: Path) -> bool:
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        return pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
+
+    return _remove_temps(path, dead, "dead processes")
 
 
 def sweep_temps(path: str | Path) -> int:
@@ -120,18 +128,7 @@ def sweep_temps(path: str | Path) -> int:
 
     Only for outputs no other process writes at the same time (a run directory's files).
     """
-    path = Path(path)
-    if not path.parent.is_dir():
-        return 0
-    removed = 0
-    for tmp in path.parent.glob(f".{path.name}.*"):
-        if tmp.is_file() and not tmp.is_symlink():
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-                removed += 1
-    if removed:
-        log.debug("removed %d stale temporary file(s) of %s", removed, path)
-    return removed
+    return _remove_temps(Path(path), lambda _tmp: True, "a killed writer")
 
 
 @contextlib.contextmanager
