@@ -214,8 +214,26 @@ def test_cached_eval_weights_follow_weight_changes_and_buffers_are_reused():
         torch.testing.assert_close(fused(x), a, atol=0, rtol=0)
 
 
+def test_inference_rule_keeps_the_direct_convolution_at_small_sizes_on_several_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = _model().eval()
+        x = torch.randn(1, 3, 20, 17, 1, generator=torch.Generator().manual_seed(5))
+        assert stgcn.models.layers.tiled_min_rows(grad=False) == stgcn.models.layers.TILED_MIN_ROWS_GRAD
+        fused = optimize_for_inference(model)
+        with torch.no_grad():
+            torch.testing.assert_close(fused(x), model(x), atol=1e-4, rtol=1e-4)
+        for m in (model, fused):
+            chosen = {e.rsplit(" -> ", 1)[1] for entries in dispatch.dispatch_report(m).values() for e in entries}
+            assert "direct" in chosen and "tiled" not in chosen
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_inference_rule_takes_the_tiled_convolution_at_small_sizes_autograd_keeps_the_direct_one():
-    # one clip of 20 frames: far below the autograd threshold, the tiled kernel by rule without autograd
+    # one clip of 20 frames, one thread (the autouse fixture): far below the autograd threshold, the tiled
+    # kernel by rule without autograd
     model = _model().eval()
     x = torch.randn(1, 3, 20, 17, 1, generator=torch.Generator().manual_seed(5))
     assert 20 < stgcn.models.layers.TILED_MIN_ROWS_GRAD and stgcn.models.layers.TILED_MIN_ROWS == 1

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stgcn.errors import ConfigError
-from stgcn.models.layers import TILED_MIN_ROWS
+from stgcn.models.layers import tiled_min_rows
 from stgcn.models.stgcn import STGCN, STGCNBlock, check_input_shape, pool_features
 from stgcn.ops.bn_fold import bn_affine, fold_bn_into_conv, fold_bn_into_graph_conv
 from stgcn.ops.dispatch import (
@@ -184,7 +184,7 @@ class FusedBlock(nn.Module):
             return "direct"
         pin = "direct" if not self.tiled else check_kernel(self.temporal_kernel, TEMPORAL_KERNELS, "temporal")
         v, t, b, c = y.shape
-        rule = "tiled" if -(-t // self.stride) * b >= TILED_MIN_ROWS else "direct"
+        rule = "tiled" if -(-t // self.stride) * b >= tiled_min_rows(grad=False) else "direct"
         flops = 2.0 * v * t * b * c * c * self.tconv_weight.shape[2] / self.stride
         tune = self.dispatch == "auto" and flops >= AUTOTUNE_MIN_FLOPS
         candidates = (lambda: {n: functools.partial(self._temporal_conv, y, residual, out, n)

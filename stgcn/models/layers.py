@@ -43,7 +43,7 @@ from stgcn.ops.temporal_conv import BNReLUConv, TiledConv, bn_train_args, conv_f
 from stgcn.ops.tiled_conv import TiledConvPlan, plan_temporal_conv
 
 __all__ = ["GraphConv", "TemporalConv", "ResidualProjection", "RECOMPUTE_MIN_BYTES", "TILED_MIN_ROWS",
-           "TILED_MIN_ROWS_GRAD", "BATCHED_PAIRS_MAX_ROWS"]
+           "TILED_MIN_ROWS_GRAD", "BATCHED_PAIRS_MAX_ROWS", "tiled_min_rows"]
 
 # Recompute (memory_mode "recompute") only tensors at least this large: smaller ones cost more time than the
 # memory they save is worth (measured: NTU batch 4 trains at 0.97x the baseline recomputing, 1.37x storing).
@@ -52,8 +52,17 @@ RECOMPUTE_MIN_BYTES = 16 << 20
 # autograd (inference; also the fused model's rule) the tiled kernel was faster at every measured shape, down to
 # one clip of 52 frames: there the direct convolution runs on images one or two samples wide, where oneDNN is slow
 # (README "Performance"). With autograd its per-call overhead (plans, backward transforms) pays back from 2048.
+# That inference measurement was at one thread: with 2 threads (OMP_WAIT_POLICY=PASSIVE) the tiled kernel's many
+# small parallel regions made one NTU clip (1, 3, 300, 25, 2) 0.54x the baseline where the direct convolution
+# gave 1.10-1.26x, so with several threads inference keeps the 2048-row threshold (tiled_min_rows).
 TILED_MIN_ROWS = 1
 TILED_MIN_ROWS_GRAD = 2048
+
+
+def tiled_min_rows(grad: bool) -> int:
+    """The tiled temporal convolution's row threshold: :data:`TILED_MIN_ROWS` for single-threaded inference,
+    else :data:`TILED_MIN_ROWS_GRAD` (training, or inference on several threads)."""
+    return TILED_MIN_ROWS if not grad and torch.get_num_threads() == 1 else TILED_MIN_ROWS_GRAD
 
 
 Edges = tuple[tuple[int, ...], tuple[int, ...]]
@@ -300,7 +309,7 @@ class TemporalConv(nn.Module):
             pin = "direct" if not self.tiled else check_kernel(self.temporal_kernel, TEMPORAL_KERNELS, "temporal")
             v, c, t, n = x.shape
             stride = self.conv.stride[0]
-            rule = "tiled" if -(-t // stride) * n >= (TILED_MIN_ROWS_GRAD if grad else TILED_MIN_ROWS) else "direct"
+            rule = "tiled" if -(-t // stride) * n >= tiled_min_rows(grad) else "direct"
             flops = 2.0 * v * t * n * c * c * self.conv.kernel_size[0] / stride
             tune = self.dispatch == "auto" and not grad and not self.training and flops >= AUTOTUNE_MIN_FLOPS
             candidates = functools.partial(self._candidates, x) if tune else None
