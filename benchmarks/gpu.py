@@ -1,6 +1,7 @@
 """GPU throughput: training and inference clips/s of our ST-GCN against the original structure, in one run.
 
-For each shape (the NTU-300 config and the 2-D recipe's (N, 3, 100, 17, 2)), batch size and precision
+For each shape (the NW-UCLA recipe's (N, 3, 52, 20, 1), the NTU-300 config and the 2-D recipe's
+(N, 3, 100, 17, 2)), batch size and precision
 (``fp32``, ``bf16``: autocast bfloat16, ``bf16-compile``: the same under ``torch.compile``), it times
 
 * a training step (forward, cross-entropy, backward, SGD step) of the baseline (``stgcn.models.reference``,
@@ -41,6 +42,7 @@ from stgcn.models.stgcn import STGCN
 
 # name -> (layout, classes, T, V, M)
 SHAPES: dict[str, tuple[str, int, int, int, int]] = {
+    "ucla52": ("kinect-v1", 10, 52, 20, 1),
     "ntu300": ("ntu-rgb+d", 60, 300, 25, 2),
     "coco2d-100": ("coco-17", 60, 100, 17, 2),
 }
@@ -157,24 +159,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="dry run: batch 2, 2 rounds, 1 warm-up, fp32 + bf16")
+    p.add_argument("--quick", action="store_true", help="dry run: batch 2, 2 rounds, 1 warm-up")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--budget", type=float, default=None,
+                   help="seconds: start no new point after this long (the skipped ones are listed in the JSON)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu.json"))
     args = p.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     if args.quick:
-        args.batch_sizes, args.rounds, args.warmup, args.precisions = [2], 2, 1, ["fp32", "bf16"]
+        args.batch_sizes, args.rounds, args.warmup = [2], 2, 1
     result: dict[str, Any] = {"machine": machine(device), "rounds": args.rounds, "warmup": args.warmup,
                               "points": []}
     print(f"{result['machine']['name']}  torch {torch.__version__}")
     print(f"{'shape':<11} {'batch':>5} {'precision':<13} {'train base':>10} {'ours':>8} {'ratio':>6} "
           f"{'infer base':>10} {'ours':>8} {'fused':>8} {'ratio':>6}")
-    for shape in args.shapes:
-        for batch in args.batch_sizes:
-            for precision in args.precisions:
-                point = run_point(shape, batch, precision, device, args.rounds, args.warmup, args.seed)
+    start = time.perf_counter()
+    for precision in args.precisions:  # precision-major: a time budget cuts the compiled points first
+        for shape in args.shapes:
+            for batch in args.batch_sizes:
+                if args.budget is not None and time.perf_counter() - start > args.budget:
+                    result.setdefault("skipped", []).append([shape, batch, precision])
+                    continue
+                try:
+                    point = run_point(shape, batch, precision, device, args.rounds, args.warmup, args.seed)
+                except Exception as exc:  # noqa: BLE001 - one failed point (e.g. no compiler) must not end the run
+                    result.setdefault("failed", []).append([shape, batch, precision, f"{type(exc).__name__}: {exc}"])
+                    print(f"{shape:<11} {batch:>5} {precision:<13} failed: {type(exc).__name__}: {exc}"[:300],
+                          flush=True)
+                    continue
                 result["points"].append(point)
                 tr, inf = point["training"], point["inference"]
                 print(f"{shape:<11} {batch:>5} {precision:<13} {tr['baseline']['clips_per_s_median']:>10.1f} "
@@ -184,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(result, indent=1))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
     return 0
 
 

@@ -212,3 +212,9 @@ def test_device_helper():
         assert resolve_device("auto") == torch.device("cpu")
         with pytest.raises(ConfigError, match="train.device 'cuda': CUDA is not available.*valid devices here"):
             resolve_device("cuda", name="train.device")
+
+
+def test_cudnn_benchmark_is_an_opt_in_bool():
+    assert parse_config(BASE).train.cudnn_benchmark is False
+    assert parse_config(BASE, ["train.cudnn_benchmark=true"]).train.cudnn_benchmark is True
+    assert "train.cudnn_benchmark" in _error(BASE, ["train.cudnn_benchmark=fast"])

@@ -166,6 +166,9 @@ class RunConfig:
         amp: Mixed precision on CUDA: ``none``, ``bf16`` or ``fp16`` (with a gradient scaler). Ignored on CPU.
         cpu_bf16: bf16 autocast when training on CPU.
         compile: Wrap the model in ``torch.compile``.
+        cudnn_benchmark: On CUDA, let cuDNN time its convolution algorithms once per input shape and keep the
+            fastest (``torch.backends.cudnn.benchmark``; MMAction2's ``cudnn_benchmark``): faster for the fixed
+            shapes of a training run, at the cost of run-to-run bit-exactness. Ignored on CPU.
         sync_bn: Synchronise BatchNorm statistics over DDP processes (BN sees the whole global batch).
         label_smoothing: Cross-entropy label smoothing.
         grad_clip: Clip the gradient norm to this value (``None``: no clipping).
@@ -187,6 +190,7 @@ class RunConfig:
     amp: str = "none"
     cpu_bf16: bool = False
     compile: bool = False
+    cudnn_benchmark: bool = False
     sync_bn: bool = False
     label_smoothing: float = 0.0
     grad_clip: float | None = None

@@ -294,6 +294,8 @@ def _run(config: TrainConfig, run_dir: Path, d: DistContext, device: torch.devic
         raise ConfigError(f"train.batch_size {t.batch_size} is not divisible by the {d.world_size} processes")
     data = _build_data(config, d, device)
     config = data.config
+    if device.type == "cuda":  # a process-wide switch, set for this training process only
+        torch.backends.cudnn.benchmark = t.cudnn_benchmark
     if t.head_only_epochs and d.enabled:
         raise ConfigError("train.head_only_epochs is not supported with several processes (DDP)")
     net, model = _build_model(config.model, t.seed, d, device, sync_bn=t.sync_bn, compile_model=t.compile,
