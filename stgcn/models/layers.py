@@ -230,6 +230,18 @@ class GraphConv(nn.Module):
                 out = out + bias.unsqueeze(1) if grad else out.add_(bias.unsqueeze(1))
         return out.view(v, t, n, c_out)  # (W, B, C_out) -> (V, T, N, C_out)
 
+    def forward_nctv(self, x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+        """The original structure on the original layout: 1x1 convolution to K*C_out channels, then the joint
+        mixing by ``A * edge_importance`` summed over partitions (standard ops; see ``STGCN.layout``).
+
+        Shape:
+            x: (N, C_in, T, V); A: (K, V, V); output: (N, C_out, T, V).
+        """
+        y = self.conv(x)  # (N, K*C_out, T, V)
+        n, _, t, v = y.shape
+        y = y.view(n, self.num_partitions, self.out_channels, t, v)  # (N, K, C_out, T, V)
+        return torch.einsum("nkctv,kvw->nctw", y, A * self.edge_importance).contiguous()  # (N, C_out, T, V)
+
     def forward_vtnc(self, h: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         """Same computation on the internal layout. Shape: h (V, T, N, C_in) contiguous -> (V, T, N, C_out)."""
         params = (self.edge_importance, self.conv.weight)
@@ -282,6 +294,10 @@ class TemporalConv(nn.Module):
     def forward_vtnc(self, g: torch.Tensor) -> torch.Tensor:
         """Same computation on the internal layout. Shape: g (V, T, N, C) contiguous -> (V, T', N, C)."""
         return from_image(self.forward_image(as_image(g)))
+
+    def forward_nctv(self, x: torch.Tensor) -> torch.Tensor:
+        """The modules in order on the original layout (standard ops). Shape: x (N, C, T, V) -> (N, C, T', V)."""
+        return self.dropout(self.bn2(self.conv(F.relu(self.bn1(x)))))
 
     def _plan(self, frames: int, grad: bool) -> TiledConvPlan:
         """The tiled plan for ``frames`` input frames; without autograd kept until the weight changes."""
@@ -359,6 +375,10 @@ class ResidualProjection(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return from_vtnc(self.forward_vtnc(to_vtnc(x)))
+
+    def forward_nctv(self, x: torch.Tensor) -> torch.Tensor:
+        """On the original layout (standard ops). Shape: x (N, C_in, T, V) -> (N, C_out, T', V)."""
+        return self.bn(self.conv(x))
 
     def forward_vtnc(self, h: torch.Tensor) -> torch.Tensor:
         """Same computation on the internal layout. Shape: h (V, T, N, C_in) -> (V, T', N, C_out)."""

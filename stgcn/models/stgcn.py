@@ -32,7 +32,7 @@ from torch import nn
 from stgcn.errors import ConfigError
 from stgcn.models.config import STGCNConfig
 from stgcn.models.layers import RECOMPUTE_MIN_BYTES, GraphConv, ResidualProjection, TemporalConv
-from stgcn.ops.dispatch import check_mode
+from stgcn.ops.dispatch import LAYOUTS, check_mode, is_compiling, layout_rule
 from stgcn.ops.layout import as_image, autocast_on, from_image, from_vtnc, to_vtnc
 from stgcn.ops.recompute import RecomputedInput, checkpoint_contexts
 
@@ -99,6 +99,17 @@ class STGCNBlock(nn.Module):
             y = y.add_(as_image(res))
         return from_image(F.relu_(y))  # (V, T', N, C_out)
 
+    def forward_nctv(self, x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+        """The original structure on the original layout, standard ops only (``STGCN.layout == "nctv"``).
+
+        Shape:
+            x: (N, C_in, T, V); A: (K, V, V); output: (N, C_out, ceil(T / stride), V).
+        """
+        y = self.tcn.forward_nctv(self.gcn.forward_nctv(x, A))  # (N, C_out, T', V)
+        if self.residual is not None:
+            y = y + (x if isinstance(self.residual, nn.Identity) else self.residual.forward_nctv(x))
+        return F.relu(y)
+
     def _graph_conv_again(self, h: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return as_image(self.gcn.forward_vtnc(h, A))
@@ -142,6 +153,11 @@ class STGCN(nn.Module):
             benchmark mode: in inference, time the candidates once per input shape and keep the fastest;
             the first call of each shape then costs several calls' time). Individual kernels are pinned
             with :func:`stgcn.ops.dispatch.pin_kernels`.
+        layout: Pin the activation layout: ``"vtnc"`` (the internal layout and the fast kernels above) or
+            ``"nctv"`` (the original structure: (N*M, C, T, V) tensors and standard ops, the 1x1 convolution and
+            an einsum; memory_mode ``"recompute"`` then stores everything, ``"checkpoint"`` still applies).
+            ``None`` (default): :func:`stgcn.ops.dispatch.layout_rule` (the internal layout on CPU; the original
+            on GPUs, where cuDNN and cuBLAS run it faster, and under ``torch.compile``).
 
     Shape:
         x: (N, C, T, V, M) — batch, channels, frames, joints, persons. Output: (N, num_classes) logits.
@@ -168,6 +184,7 @@ class STGCN(nn.Module):
         self.fc = nn.Linear(c_in, config.num_classes)
         self.memory_mode = "recompute"
         self.inference_chunk_size: int | None = None
+        self.layout = None
 
     @property
     def dispatch(self) -> str:
@@ -180,6 +197,16 @@ class STGCN(nn.Module):
             if isinstance(module, GraphConv | TemporalConv):
                 module.dispatch = mode
                 module.kernel_cache.clear()
+
+    @property
+    def layout(self) -> str | None:
+        return self._layout
+
+    @layout.setter
+    def layout(self, layout: str | None) -> None:
+        if layout is not None and layout not in LAYOUTS:
+            raise ConfigError(f"unknown layout {layout!r}; valid layouts are {', '.join(LAYOUTS)} (or None: the rule)")
+        self._layout = layout
 
     @property
     def memory_mode(self) -> str:
@@ -207,8 +234,18 @@ class STGCN(nn.Module):
         n, c, t, v, m = x.shape
         x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)  # (N*M, V*C, T): data BN per person
         x = self.data_bn(x)
-        h = x.view(n * m, v, c, t).permute(1, 3, 0, 2).contiguous()  # (V, T, N*M, C): the internal layout
         checkpoint = self.memory_mode == "checkpoint" and self.training and torch.is_grad_enabled()
+        if (self.layout or layout_rule(x.device.type, compiling=is_compiling())) == "nctv":
+            h = x.view(n * m, v, c, t).permute(0, 2, 3, 1).contiguous()  # (N*M, C, T, V): the original layout
+            for block in self.blocks:
+                if checkpoint:
+                    h = torch.utils.checkpoint.checkpoint(
+                        block.forward_nctv, h, self.A, use_reentrant=False,
+                        context_fn=functools.partial(checkpoint_contexts, block))
+                else:
+                    h = block.forward_nctv(h, self.A)  # (N*M, C_out, T', V)
+            return F.avg_pool2d(h, h.shape[2:]).view(n, m, -1).mean(dim=1)  # (N, C_last)
+        h = x.view(n * m, v, c, t).permute(1, 3, 0, 2).contiguous()  # (V, T, N*M, C): the internal layout
         for block in self.blocks:
             if checkpoint:
                 h = torch.utils.checkpoint.checkpoint(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["to_vtnc", "from_vtnc", "as_image", "from_image", "plain_ops", "autocast_on"]
+__all__ = ["to_vtnc", "from_vtnc", "as_image", "from_image", "is_compiling", "plain_ops", "autocast_on"]
 
 
 def to_vtnc(x: torch.Tensor) -> torch.Tensor:
@@ -53,12 +53,17 @@ def from_image(y: torch.Tensor) -> torch.Tensor:
     return h if h.is_contiguous() else h.contiguous()
 
 
+def is_compiling() -> bool:
+    """Whether ``torch.compile`` (dynamo) is tracing the current call."""
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and compiler.is_compiling())
+
+
 def plain_ops() -> bool:
     """True while tracing, scripting, exporting or compiling: use only standard aten ops then."""
     if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export():
         return True
-    compiler = getattr(torch, "compiler", None)
-    return bool(compiler is not None and compiler.is_compiling())
+    return is_compiling()
 
 
 def autocast_on(device_type: str) -> bool:

@@ -1,0 +1,104 @@
+"""The activation-layout rule: the internal (V, T, N, C) layout on CPU, the original structure (N, C, T, V) on
+GPUs and under torch.compile; both compute the baseline's logits, gradients and BatchNorm statistics."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import stgcn.models.stgcn
+from stgcn.errors import ConfigError
+from stgcn.models.config import GraphConfig, STGCNConfig
+from stgcn.models.reference import baseline_from_stgcn, copy_weights
+from stgcn.models.stgcn import STGCN
+from stgcn.ops.dispatch import LAYOUTS, layout_rule
+
+BLOCKS = ((8, 1), (8, 1), (16, 2), (16, 1), (24, 2))
+
+
+def _model(seed: int = 0) -> STGCN:
+    torch.manual_seed(seed)
+    model = STGCN(STGCNConfig(num_classes=5, graph=GraphConfig(layout="coco-17"), blocks=BLOCKS, dropout=0.0))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.add_(torch.randn_like(p) * (0.3 if "edge_importance" in name or "bn" in name else 0.05))
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def _input(model: STGCN, n: int = 2, t: int = 11, m: int = 2) -> torch.Tensor:
+    return torch.randn(n, 3, t, model.num_joints, m, generator=torch.Generator().manual_seed(1))
+
+
+def _choices(model: STGCN) -> int:
+    return sum(len(m.kernel_cache.choices) for m in model.modules() if hasattr(m, "kernel_cache"))
+
+
+def test_rule_internal_layout_on_cpu_original_structure_elsewhere_and_when_compiling():
+    assert layout_rule("cpu", compiling=False) == "vtnc"
+    assert layout_rule("cuda", compiling=False) == "nctv"
+    assert layout_rule("mps", compiling=False) == "nctv"
+    assert layout_rule("cpu", compiling=True) == "nctv"
+    assert set(LAYOUTS) == {"vtnc", "nctv"}
+
+
+def test_the_model_follows_the_rule_and_the_pin(monkeypatch):
+    model = _model().eval()
+    x = _input(model)
+    with torch.no_grad():
+        model(x)  # CPU: the internal layout, whose modules choose kernels per shape
+        assert _choices(model) > 0
+        model.dispatch = "rules"  # clears the choices
+        monkeypatch.setattr(stgcn.models.stgcn, "is_compiling", lambda: True)
+        model(x)  # as under torch.compile: the original structure, no kernel choice
+        assert _choices(model) == 0
+        monkeypatch.undo()
+        model.layout = "nctv"
+        model(x)
+        assert _choices(model) == 0
+        model.layout = "vtnc"
+        model(x)
+        assert _choices(model) > 0
+    with pytest.raises(ConfigError, match="unknown layout 'nhwc'; valid layouts are vtnc, nctv"):
+        model.layout = "nhwc"
+
+
+@pytest.mark.parametrize("t", [11, 1])
+def test_original_structure_gives_the_baseline_logits(t):
+    model = _model().eval()
+    base = baseline_from_stgcn(model)
+    x = _input(model, t=t)
+    with torch.no_grad():
+        ref = base(x)
+        internal = model(x)
+        model.layout = "nctv"
+        original = model(x)
+    tol = 1e-5 * max(1.0, float(ref.abs().max()))
+    torch.testing.assert_close(original, ref, atol=tol, rtol=0)
+    torch.testing.assert_close(original, internal, atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["recompute", "store", "checkpoint"])
+def test_original_structure_trains_like_the_baseline_in_float64(mode):
+    model = _model().double()
+    model.layout, model.memory_mode = "nctv", mode
+    base = baseline_from_stgcn(model).double()
+    x = _input(model).double()
+    y = torch.tensor([0, 3])
+    for module in (model, base):
+        module.train()
+        for _ in range(2):
+            module.zero_grad()
+            F.cross_entropy(module(x), y).backward()
+            with torch.no_grad():
+                for p in module.parameters():
+                    p.sub_(0.1 * p.grad)
+    back = STGCN(model.config).double()
+    copy_weights(base, back)
+    for key, value in model.state_dict().items():  # weights and BatchNorm statistics
+        torch.testing.assert_close(value, back.state_dict()[key], atol=1e-10, rtol=1e-9, msg=key)
