@@ -8,16 +8,17 @@ over partitions) -> BN -> ReLU -> Gamma x 1 temporal conv (stride on T) -> BN ->
 Network:    data BN over V*C per person -> blocks -> global average pool over (T, V) -> mean over persons
 -> linear classifier.
 
-The implementation keeps that math but not the original's memory layout or order of operations: the
-activations live in the (V, T, N, C) layout of :mod:`stgcn.ops.layout`, the graph convolution is one matrix
-product per connected joint pair (:mod:`stgcn.ops.graph_conv`), the temporal convolution is a tiled real-DFT
-algorithm with 2-4x fewer multiplications (:mod:`stgcn.ops.tiled_conv`, :mod:`stgcn.ops.temporal_conv`), and a
-training step stores about half the activations (``memory_mode``, :mod:`stgcn.ops.recompute`). The layers
-are in :mod:`stgcn.models.layers`; each module chooses its kernel per input shape in one method
-(``GraphConv._path``, ``TemporalConv._kernel``, ``STGCNBlock._recompute_graph_conv``; see
-:mod:`stgcn.ops.dispatch`). Results equal the textbook computation up to float rounding; the
-literal original structure is :mod:`stgcn.models.reference`. For inference,
-:func:`stgcn.inference.optimize.optimize_for_inference` also folds the BatchNorms away.
+On CPU the implementation keeps that math but not the original's memory layout or order of operations (on GPUs
+and under ``torch.compile`` it runs the original structure: ``STGCN.layout``,
+:func:`stgcn.ops.dispatch.layout_rule`): the activations live in the (V, T, N, C) layout of
+:mod:`stgcn.ops.layout`, the graph convolution is one matrix product per connected joint pair
+(:mod:`stgcn.ops.graph_conv`), the temporal convolution is a tiled real-DFT algorithm with 2-4x fewer
+multiplications (:mod:`stgcn.ops.tiled_conv`, :mod:`stgcn.ops.temporal_conv`), and a training step stores about
+half the activations (``memory_mode``, :mod:`stgcn.ops.recompute`). The layers are in
+:mod:`stgcn.models.layers`; each module chooses its kernel per input shape in one method (``GraphConv._path``,
+``TemporalConv._kernel``, ``STGCNBlock._recompute_graph_conv``; see :mod:`stgcn.ops.dispatch`). Results equal
+the textbook computation up to float rounding; the literal original structure is :mod:`stgcn.models.reference`.
+For inference, :func:`stgcn.inference.optimize.optimize_for_inference` also folds the BatchNorms away.
 """
 
 from __future__ import annotations
