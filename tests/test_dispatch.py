@@ -22,6 +22,7 @@ from stgcn.models.stgcn import STGCN
 from stgcn.ops.dispatch import GRAPH_KERNELS, TEMPORAL_KERNELS, KernelCache, choose, pin_kernels, set_dispatch
 from stgcn.ops.edge_rounds import RoundsGraphConv, edge_rounds, rounds_conv
 from stgcn.ops.graph_conv import edge_conv, edge_list
+from tests.use_utils import assert_trains_like_baseline
 
 BLOCKS = ((8, 1), (8, 1), (16, 2), (16, 1), (24, 2))
 
@@ -148,21 +149,7 @@ def test_every_pinned_kernel_trains_like_the_baseline_in_float64(graph, temporal
     model = _model().double()
     model.memory_mode = mode
     pin_kernels(model, graph, temporal)
-    base = baseline_from_stgcn(model).double()
-    x = _input(model).double()
-    y = torch.tensor([0, 3])
-    for module in (model, base):
-        module.train()
-        for _ in range(2):
-            module.zero_grad()
-            F.cross_entropy(module(x), y).backward()
-            with torch.no_grad():  # a weight update between steps: cached weights must not go stale
-                for p in module.parameters():
-                    p.sub_(0.1 * p.grad)
-    back = STGCN(model.config).double()
-    copy_weights(base, back)
-    for key, value in model.state_dict().items():
-        torch.testing.assert_close(value, back.state_dict()[key], atol=1e-10, rtol=1e-9, msg=key)
+    assert_trains_like_baseline(model, _input(model).double(), torch.tensor([0, 3]))
 
 
 def test_autotuned_choices_are_cached_correct_and_never_made_in_training(monkeypatch):

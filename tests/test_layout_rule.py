@@ -5,30 +5,19 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 import stgcn.models.stgcn
 from stgcn.errors import ConfigError
-from stgcn.models.config import GraphConfig, STGCNConfig
-from stgcn.models.reference import baseline_from_stgcn, copy_weights
+from stgcn.models.reference import baseline_from_stgcn
 from stgcn.models.stgcn import STGCN
 from stgcn.ops.dispatch import LAYOUTS, layout_rule
+from tests.use_utils import assert_trains_like_baseline, small_model
 
 BLOCKS = ((8, 1), (8, 1), (16, 2), (16, 1), (24, 2))
 
 
-def _model(seed: int = 0) -> STGCN:
-    torch.manual_seed(seed)
-    model = STGCN(STGCNConfig(num_classes=5, graph=GraphConfig(layout="coco-17"), blocks=BLOCKS, dropout=0.0))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.add_(torch.randn_like(p) * (0.3 if "edge_importance" in name or "bn" in name else 0.05))
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.normal_(0, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-    return model
+def _model() -> STGCN:
+    return small_model("coco-17", blocks=BLOCKS, num_classes=5)
 
 
 def _input(model: STGCN, n: int = 2, t: int = 11, m: int = 2) -> torch.Tensor:
@@ -87,18 +76,4 @@ def test_original_structure_gives_the_baseline_logits(t):
 def test_original_structure_trains_like_the_baseline_in_float64(mode):
     model = _model().double()
     model.layout, model.memory_mode = "nctv", mode
-    base = baseline_from_stgcn(model).double()
-    x = _input(model).double()
-    y = torch.tensor([0, 3])
-    for module in (model, base):
-        module.train()
-        for _ in range(2):
-            module.zero_grad()
-            F.cross_entropy(module(x), y).backward()
-            with torch.no_grad():
-                for p in module.parameters():
-                    p.sub_(0.1 * p.grad)
-    back = STGCN(model.config).double()
-    copy_weights(base, back)
-    for key, value in model.state_dict().items():  # weights and BatchNorm statistics
-        torch.testing.assert_close(value, back.state_dict()[key], atol=1e-10, rtol=1e-9, msg=key)
+    assert_trains_like_baseline(model, _input(model).double(), torch.tensor([0, 3]))

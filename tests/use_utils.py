@@ -51,3 +51,30 @@ def random_clip(t: int, m: int = 1, v: int = 18, c: int = 3, seed: int = 0) -> n
     if c >= 3:
         x[..., -1] = rng.uniform(0.05, 1.0, size=(t, m, v))
     return x
+
+
+def assert_trains_like_baseline(model: STGCN, x: torch.Tensor, y: torch.Tensor, steps: int = 2) -> None:
+    """``steps`` SGD steps of ``model`` (float64) and of its baseline copy (the original structure) on the same
+    batch, with a weight update between steps (so cached weights must follow); then every weight and BatchNorm
+    statistic must agree within 1e-10.
+
+    Shape:
+        x: (N, C, T, V, M) float64; y: (N,) class indices.
+    """
+    import torch.nn.functional as F
+
+    from stgcn.models.reference import baseline_from_stgcn, copy_weights
+
+    base = baseline_from_stgcn(model).double()
+    for module in (model, base):
+        module.train()
+        for _ in range(steps):
+            module.zero_grad()
+            F.cross_entropy(module(x), y).backward()
+            with torch.no_grad():
+                for p in module.parameters():
+                    p.sub_(0.1 * p.grad)
+    back = STGCN(model.config).double()
+    copy_weights(base, back)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, back.state_dict()[key], atol=1e-10, rtol=1e-9, msg=key)

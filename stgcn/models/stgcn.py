@@ -236,24 +236,20 @@ class STGCN(nn.Module):
         x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)  # (N*M, V*C, T): data BN per person
         x = self.data_bn(x)
         checkpoint = self.memory_mode == "checkpoint" and self.training and torch.is_grad_enabled()
-        if (self.layout or layout_rule(x.device.type, compiling=is_compiling())) == "nctv":
+        original = (self.layout or layout_rule(x.device.type, compiling=is_compiling())) == "nctv"
+        if original:
             h = x.view(n * m, v, c, t).permute(0, 2, 3, 1).contiguous()  # (N*M, C, T, V): the original layout
-            for block in self.blocks:
-                if checkpoint:
-                    h = torch.utils.checkpoint.checkpoint(
-                        block.forward_nctv, h, self.A, use_reentrant=False,
-                        context_fn=functools.partial(checkpoint_contexts, block))
-                else:
-                    h = block.forward_nctv(h, self.A)  # (N*M, C_out, T', V)
-            return F.avg_pool2d(h, h.shape[2:]).view(n, m, -1).mean(dim=1)  # (N, C_last)
-        h = x.view(n * m, v, c, t).permute(1, 3, 0, 2).contiguous()  # (V, T, N*M, C): the internal layout
+        else:
+            h = x.view(n * m, v, c, t).permute(1, 3, 0, 2).contiguous()  # (V, T, N*M, C): the internal layout
         for block in self.blocks:
+            step = block.forward_nctv if original else block.forward_vtnc
             if checkpoint:
-                h = torch.utils.checkpoint.checkpoint(
-                    block.forward_vtnc, h, self.A, use_reentrant=False,
-                    context_fn=functools.partial(checkpoint_contexts, block))
+                h = torch.utils.checkpoint.checkpoint(step, h, self.A, use_reentrant=False,
+                                                      context_fn=functools.partial(checkpoint_contexts, block))
             else:
-                h = block.forward_vtnc(h, self.A)  # (V, T', N*M, C_out)
+                h = step(h, self.A)  # (N*M, C_out, T', V) or (V, T', N*M, C_out)
+        if original:
+            return F.avg_pool2d(h, h.shape[2:]).view(n, m, -1).mean(dim=1)  # (N, C_last)
         return pool_features(h, n, m)  # (N, C_last)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
