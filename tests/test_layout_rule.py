@@ -77,3 +77,15 @@ def test_original_structure_trains_like_the_baseline_in_float64(mode):
     model = _model().double()
     model.layout, model.memory_mode = "nctv", mode
     assert_trains_like_baseline(model, _input(model).double(), torch.tensor([0, 3]))
+
+
+def test_torch_compile_sees_one_graph_without_breaks():
+    """Under torch.compile the rule takes the original structure: one graph of standard ops (dynamo's explain,
+    no code generated), in training and in eval. The internal layout's caches broke it into one graph per block
+    and more (on an H200, dynamo hit its recompile limit and ran the rest eagerly)."""
+    model = _model()
+    x = _input(model, t=12)
+    for mode in ("train", "eval"):
+        getattr(model, mode)()
+        explained = torch._dynamo.explain(model)(x)
+        assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
