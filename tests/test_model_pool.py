@@ -12,6 +12,7 @@ from stgcn.errors import ConfigError
 from stgcn.inference.export_graph import export_graph
 from stgcn.inference.optimize import optimize_for_inference
 from stgcn.models.config import GraphConfig, STGCNConfig
+from stgcn.models.reference import reference_from_stgcn
 from stgcn.models.stgcn import STGCN
 
 BLOCKS = ((8, 1), (16, 2), (12, 1))
@@ -82,3 +83,5 @@ def test_pool_option_is_validated_and_defaults_to_the_paper():
     assert STGCNConfig.from_dict(old).pool == "mean"
     with pytest.raises(ConfigError, match="pool 'max' is not valid; valid modes are mean, joint"):
         STGCNConfig(num_classes=3, pool="max")
+    with pytest.raises(ConfigError, match="original ST-GCN pools globally"):
+        reference_from_stgcn(_joint_model())
