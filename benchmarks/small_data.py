@@ -13,6 +13,15 @@ three preprocessings (seconds of CPU; see :func:`linear_probe`)::
     python -m benchmarks.small_data --probe data/msr-action3d data/utkinect data/nw-ucla-200 \\
         --out benchmarks/results/small_data_probe.json
 
+Why the network trailed that probe on MSR Action3D (issue 15, ``benchmarks/results/msr_gap.md``):
+``--gap-probe STORE`` probes feature sets that keep or drop temporal order, location and joint identity
+(:func:`gap_probe`); ``--network-probe CHECKPOINT STORE`` probes a network's block outputs pooled three ways
+(:func:`network_probe`); ``--grid msr-gap --seeds 1 2 3 --keep runs/gap`` trains the heads and variants, each once
+per seed, keeping the run directories::
+
+    OMP_NUM_THREADS=1 python -m benchmarks.small_data --grid msr-gap --only pool-joint --seeds 1 2 3 --steps 1000 \\
+        --out benchmarks/results/msr_gap.json
+
 Budget: every variant of a grid runs the **same number of SGD steps** (``--steps``, default 500): the
 epochs are ``steps / (repeat * ceil(clips / batch))`` so a variant with more passes per epoch runs fewer
 epochs, the learning-rate milestones scale with the epochs, and nothing else changes. The CPU seconds each
