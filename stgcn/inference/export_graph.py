@@ -121,7 +121,10 @@ class ExportSTGCN(nn.Module):
         h = h.reshape(n * m, c, t, v)
         for block in self.blocks:
             h = block(h)
-        f = h.reshape(n, m, h.shape[1], -1).mean(dim=(1, 3))  # (N, C_last): mean over M, T and V
+        if self.config.pool == "joint":  # mean over T, then M; features joint-major (V*C) as pool_features
+            f = h.mean(dim=2).transpose(1, 2).reshape(n, m, -1).mean(dim=1)
+        else:
+            f = h.reshape(n, m, h.shape[1], -1).mean(dim=(1, 3))  # (N, C_last): mean over M, T and V
         return F.linear(f, self.fc_weight, self.fc_bias)
 
 

@@ -310,7 +310,7 @@ class FusedSTGCN(nn.Module):
             buffers = self._workspace(size, h)
             for i, block in enumerate(self.blocks):  # block i reads buffer 2i+2 (mod 3), writes the others
                 h = block(h, (buffers[2 * i % 3], buffers[(2 * i + 1) % 3]))
-        return pool_features(h.float(), n, m)  # (N, C_last)
+        return pool_features(h.float(), n, m, self.config.pool)  # (N, num_features)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features, persons averaged. Shape: x (N, C, T, V, M) -> (N, num_features)."""

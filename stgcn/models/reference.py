@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stgcn.errors import ConfigError
 from stgcn.models.original_keys import stgcn_to_original_key
 from stgcn.models.stgcn import STGCN
 
@@ -148,8 +149,13 @@ def reference_from_stgcn(model: STGCN) -> ReferenceSTGCN:
 
     Its edge importance masks are always learnable parameters (a model without them holds all-ones masks,
     which copy over exactly). Train/eval mode follows ``model``.
+
+    Raises:
+        ConfigError: ``model`` has a head the original has not (``pool`` other than ``mean``).
     """
     cfg = model.config
+    if cfg.pool != "mean":
+        raise ConfigError(f"the original ST-GCN pools globally (pool 'mean'); this model has pool {cfg.pool!r}")
     ref = ReferenceSTGCN(model.A, cfg.in_channels, cfg.num_classes, cfg.blocks, cfg.temporal_kernel,
                          edge_importance=True, dropout=cfg.dropout)
     copy_weights(model, ref)

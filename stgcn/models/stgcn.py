@@ -5,8 +5,8 @@ projection, the block, the network.
 
 Per block:  x -> GraphConv (1x1 conv to K*C_out channels, mixed over joints by each partition of A, summed
 over partitions) -> BN -> ReLU -> Gamma x 1 temporal conv (stride on T) -> BN -> Dropout -> + residual -> ReLU.
-Network:    data BN over V*C per person -> blocks -> global average pool over (T, V) -> mean over persons
--> linear classifier.
+Network:    data BN over V*C per person -> blocks -> global average pool over (T, V) (``pool="joint"``: over
+T only, every joint's features kept) -> mean over persons -> linear classifier.
 
 On CPU the implementation keeps that math but not the original's memory layout or order of operations (on GPUs
 and under ``torch.compile`` it runs the original structure: ``STGCN.layout``,
@@ -123,13 +123,17 @@ def check_input_shape(x: torch.Tensor, in_channels: int, num_joints: int) -> Non
         raise ValueError(f"expected input of shape (N, C={c}, T>=1, V={v}, M>=1), got {tuple(x.shape)}")
 
 
-def pool_features(h: torch.Tensor, n: int, m: int) -> torch.Tensor:
-    """Global average pool over (V, T), then the mean over persons.
+def pool_features(h: torch.Tensor, n: int, m: int, pool: str = "mean") -> torch.Tensor:
+    """Global average pool over (V, T) (``pool="joint"``: over T only, joint-major features), then the mean
+    over persons.
 
     Shape:
-        h: (V, T, N*M, C); output: (N, C).
+        h: (V, T, N*M, C); output: (N, C), or (N, V*C) for ``joint``.
     """
-    f = h.sum(dim=0).mean(dim=0) / h.shape[0]  # (N*M, C)
+    if pool == "joint":
+        f = h.mean(dim=1).transpose(0, 1).reshape(h.shape[2], -1)  # (N*M, V*C)
+    else:
+        f = h.sum(dim=0).mean(dim=0) / h.shape[0]  # (N*M, C)
     return f.view(n, m, -1).mean(dim=1)
 
 
@@ -181,8 +185,8 @@ class STGCN(nn.Module):
                 edge_importance=config.edge_importance))
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
-        self.num_features = c_in
-        self.fc = nn.Linear(c_in, config.num_classes)
+        self.num_features = c_in * v if config.pool == "joint" else c_in
+        self.fc = nn.Linear(self.num_features, config.num_classes)
         self.memory_mode = "recompute"
         self.inference_chunk_size: int | None = None
         self.layout = None
@@ -249,8 +253,8 @@ class STGCN(nn.Module):
             else:
                 h = step(h, self.A)  # (N*M, C_out, T', V) or (V, T', N*M, C_out)
         if original:
-            return F.avg_pool2d(h, h.shape[2:]).view(n, m, -1).mean(dim=1)  # (N, C_last)
-        return pool_features(h, n, m)  # (N, C_last)
+            h = h.permute(3, 2, 0, 1)  # (N*M, C, T', V) -> (V, T', N*M, C), a view
+        return pool_features(h, n, m, self.config.pool)  # (N, num_features)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         """Classifier. Shape: features (N, num_features) -> (N, num_classes)."""
