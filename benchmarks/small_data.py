@@ -13,7 +13,7 @@ three preprocessings (seconds of CPU; see :func:`linear_probe`)::
     python -m benchmarks.small_data --probe data/msr-action3d data/utkinect data/nw-ucla-200 \\
         --out benchmarks/results/small_data_probe.json
 
-Why the network trailed that probe on MSR Action3D (issue 15, ``benchmarks/results/msr_gap.md``):
+Why the network trailed that probe on MSR Action3D (issue 15, ``README "MSR Action3D"``):
 ``--gap-probe STORE`` probes feature sets that keep or drop temporal order, location and joint identity
 (:func:`gap_probe`); ``--network-probe CHECKPOINT STORE`` probes a network's block outputs pooled three ways
 (:func:`network_probe`); ``--grid msr-gap --seeds 1 2 3 --keep runs/gap`` trains the heads and variants, each once
