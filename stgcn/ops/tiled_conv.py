@@ -121,17 +121,30 @@ def _polyphase(gamma: int, stride: int) -> tuple[list[tuple[int, int]], int, int
     return [(p, q - q_min) for q, p in qp], q_min, taps
 
 
-def _tap_matrix(g: torch.Tensor, gamma: int, stride: int, flip: bool = False) -> torch.Tensor:
-    """The (P*R, Gamma) matrix taking the Gamma taps of a kernel to its transformed polyphase weights: row
-    ``(p, r)``, column j holds ``g[r, q]`` when tap j is tap q of phase p (``g[r, taps - 1 - q]`` with ``flip``,
-    the flipped kernel of the input gradient), else 0. Then ``tap_matrix @ taps`` transforms every
-    (C_in, C_out) channel pair at once, and ``tap_matrix.t() @ transformed`` maps gradients back to the taps."""
+def _phase_masks(gamma: int, stride: int, device: torch.device) -> torch.Tensor:
+    """(P, Gamma) 0/1: whether tap j belongs to phase p."""
+    where, _, _ = _polyphase(gamma, stride)
+    phase = torch.tensor([p for p, _ in where], device=device)
+    return (phase == torch.arange(stride, device=device)[:, None]).to(torch.float64)
+
+
+def _tap_matrix(g: torch.Tensor, gamma: int, stride: int, flip: bool = False, merged: bool = False) -> torch.Tensor:
+    """The matrix taking the Gamma taps of a kernel to its transformed polyphase weights.
+
+    Row ``(p, r)``, column j holds ``g[r, q]`` when tap j is tap q of phase p (``g[r, taps - 1 - q]`` with
+    ``flip``, the flipped kernel of the input gradient), else 0: ``tap_matrix @ taps`` transforms every channel
+    pair at once, and ``tap_matrix.t() @ transformed`` maps gradients back to the taps. With ``merged`` the
+    rows are r only (the phases not separated; :func:`_transform` then separates them on the channel side).
+
+    Shape:
+        g: (R, taps); output: (P*R, Gamma), or (R, Gamma) with ``merged``.
+    """
     rows, taps = g.shape
     where, _, _ = _polyphase(gamma, stride)
-    phase = torch.tensor([p for p, _ in where], device=g.device)
-    tap = torch.tensor([taps - 1 - q if flip else q for _, q in where], device=g.device)
-    cols = g[:, tap]  # (R, Gamma): column j is g's column for tap j
-    return (cols * (phase == torch.arange(stride, device=g.device)[:, None, None])).reshape(stride * rows, gamma)
+    cols = g[:, [taps - 1 - q if flip else q for _, q in where]]  # (R, Gamma): column j is g's column for tap j
+    if merged:
+        return cols
+    return (cols * _phase_masks(gamma, stride, g.device).to(g)[:, None]).reshape(stride * rows, gamma)
 
 
 def _choose_length(taps: int, phases: int, frames: int, c_in: int, c_out: int) -> int:
@@ -165,10 +178,10 @@ def plan_temporal_conv(weight: torch.Tensor, stride: int, frames: int,
     return TiledConvPlan(d_in.to(weight.device, dtype), d_out.to(weight.device, dtype), w.to(dtype), stride, q_min)
 
 
-def _transform(weight: torch.Tensor, g: torch.Tensor, stride: int, order: tuple[int, int],
-               flip: bool = False) -> torch.Tensor:
-    """Transformed polyphase weights of a (C_out, C_in, Gamma) kernel in one (P*R, Gamma) x (Gamma, C*C) product
-    written in place (no transposing copy of the large result).
+def _transform(weight: torch.Tensor, g: torch.Tensor, stride: int, order: tuple[int, int], flip: bool = False,
+               merged: bool = False) -> torch.Tensor:
+    """Transformed polyphase weights of a (C_out, C_in, Gamma) kernel as one (rows x Gamma) x (Gamma x channels)
+    product written in place (no transposing copy of the large result).
 
     Args:
         weight: (C_out, C_in, Gamma).
@@ -177,14 +190,22 @@ def _transform(weight: torch.Tensor, g: torch.Tensor, stride: int, order: tuple[
         order: The channel dimensions of the result: ``(1, 0)`` for (C_in, C_out) (the forward plan), ``(0, 1)``
             for (C_out, C_in) (the input gradient's plan, with ``flip``).
         flip: Transform the time-reversed phase kernels.
+        merged: One set of weights whose output channels are (phase, C_b): the P phases' correlations of one
+            input as one plan (the input gradient of a strided convolution).
 
     Shape:
-        output: (P, R, C_a, C_b) contiguous, (C_a, C_b) the channels in ``order``.
+        output: (P, R, C_a, C_b) contiguous, (C_a, C_b) the channels in ``order``; with ``merged``
+        (1, R, C_a, P*C_b).
     """
     gamma = weight.shape[2]
-    taps_first = weight.permute(2, *order).contiguous()  # (Gamma, C_a, C_b): Gamma x C^2, small
-    tm = _tap_matrix(g.to(weight), gamma, stride, flip)  # (P*R, Gamma)
-    w = torch.mm(tm, taps_first.view(gamma, -1))  # (P*R, C_a*C_b)
+    taps_first = weight.permute(2, *order)  # (Gamma, C_a, C_b): Gamma x C^2, small
+    tm = _tap_matrix(g.to(weight), gamma, stride, flip, merged)
+    if merged:  # (Gamma, C_a, P, C_b): tap j's weights in its phase's slot, zeros elsewhere
+        masks = _phase_masks(gamma, stride, weight.device).to(weight).t()  # (Gamma, P)
+        taps_first = taps_first.unsqueeze(2) * masks[:, None, :, None]
+        w = torch.mm(tm, taps_first.reshape(gamma, -1))  # (R, C_a*P*C_b)
+        return w.view(1, g.shape[0], taps_first.shape[1], -1)
+    w = torch.mm(tm, taps_first.contiguous().view(gamma, -1))  # (P*R, C_a*C_b)
     return w.view(stride, g.shape[0], *taps_first.shape[1:])
 
 
@@ -327,17 +348,20 @@ def tiled_conv_backward(x: torch.Tensor, grad: torch.Tensor, weight: torch.Tenso
         tm = _tap_matrix(g.to(dw), gamma, stride)  # (P*R, Gamma)
         grad_w = torch.mm(tm.t(), dw.view(tm.shape[0], -1)).view(gamma, c_in, c_out).permute(2, 1, 0).contiguous()
     if needs[0]:
-        grad_x = x.new_empty(x.shape)
-        length = plan.d_in.shape[1] if stride == 1 else _choose_length(taps, 1, grad.shape[1], c_out, c_in)
+        # every input phase is a stride-1 correlation of grad with its flipped phase kernel, all at the same
+        # offset: one plan whose output channels are (phase, C_in) transforms grad once for all phases
+        length = plan.d_in.shape[1] if stride == 1 else _choose_length(taps, 1, grad.shape[1], c_out, stride * c_in)
         d_in, g, d_out = (m.to(x) for m in dft_transforms(length, taps))
-        flipped = _transform(weight.detach(), g, stride, (0, 1), flip=True)  # (P, R, C_out, C_in)
-        for p in range(stride):
-            back = TiledConvPlan(d_in, d_out, flipped[p:p + 1], 1, -(taps - 1) - q_min)
-            frames = len(range(p, t, stride))
-            if stride == 1:
-                tiled_temporal_conv(grad, back, out=grad_x, frames_out=frames)
-            else:
-                grad_x[:, p::stride] = tiled_temporal_conv(grad, back, frames_out=frames)
+        back = TiledConvPlan(d_in, d_out, _transform(weight.detach(), g, stride, (0, 1), flip=True, merged=True),
+                             1, -(taps - 1) - q_min)
+        if stride == 1:
+            grad_x = tiled_temporal_conv(grad, back, frames_out=t)
+        else:
+            v, frames, b = x.shape[0], -(-t // stride), x.shape[2]
+            out = tiled_temporal_conv(grad, back, frames_out=frames).view(v, frames, b, stride, c_in)
+            grad_x = x.new_empty(x.shape)
+            for p in range(stride):
+                grad_x[:, p::stride] = out[:, :len(range(p, t, stride)), :, p]
     if needs[2]:
         grad_b = grad.sum((0, 1, 2))
     return grad_x, grad_w, grad_b
