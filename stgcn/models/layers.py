@@ -93,13 +93,14 @@ class GraphConv(nn.Module):
       the distance or spatial strategy): the 1x1 convolution's work without the K-times larger tensor;
       backward stores only the input.
     - ``"pairs-batched"``: the same sum in a few batched products (one per "round" of pairs), for small
-      inputs in training, where the per-product overhead dominates forward and backward.
+      inputs in training on several threads, where the per-product overhead dominates forward and backward.
     - ``"mix-first"``: mix joints on the C_in side, then the 1x1 convolution; in training with
       ``memory_mode == "recompute"`` the K-times larger mixed tensor is recomputed in backward.
     - ``"project-first"``: the original order (1x1 convolution, then the mixing): the plain structure.
 
     Rules (training, small inputs, ``dispatch = "rules"``): :func:`~stgcn.ops.dispatch.graph_kernel_rule`,
-    shared with the fused model: on CPU for sparse graphs per joint pair (with autograd batched up to
+    shared with the fused model: on CPU for sparse graphs per joint pair (with autograd on one thread from
+    :data:`~stgcn.ops.dispatch.TRAIN_PAIRS_MIN_ROWS` rows, mixing first below, on several threads batched up to
     :data:`BATCHED_PAIRS_MAX_ROWS` rows; without it from
     :data:`~stgcn.ops.dispatch.INFERENCE_PAIRS_MIN_ROWS` rows, mixing first below), else mix-first when
     gradients are needed or C_in < C_out, else project-first. In inference with ``dispatch = "auto"`` (opt-in)
