@@ -38,8 +38,9 @@ _CACHE_BYTES = 2 << 20  # working-set target per joint group (about one core's L
 # When the transformed weights do not fit that target (C >= 128), a group has at least this many rows (tiles x
 # samples x joints) per channel product, so that the weights streamed from memory once per group are reused
 # enough: at batch 16 of short clips (13-52 frames, 16 rows per joint and tile) one joint per group made the
-# products weight-bound (C = 256: 1.9x slower).
-_MIN_GROUP_ROWS = 512
+# products weight-bound (C = 256: 1.9x slower), and at batch 1 (1-3 rows per joint) 1.1-2x slower; 512 rows
+# made the much larger groups of NTU batch 16 slower than one joint.
+_MIN_GROUP_ROWS = 256
 
 
 def dft_transforms(length: int, taps: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
