@@ -260,14 +260,71 @@ def test_inference_graph_rule_per_shape_class(rows, c_in, c_out, sparse, cpu, ex
     assert dispatch.graph_kernel_rule(rows, c_in, c_out, sparse=sparse, cpu=cpu, grad=False) == expected
 
 
-def test_training_graph_rule_is_unchanged():
-    # the rule with autograd as it was before the inference rule changed: a run's kernels (and float rounding)
-    # stay those of earlier versions, so resumed runs stay bit-identical
-    for rows, c_in, c_out, sparse, cpu in itertools.product((1, 13, 52, 64, 1024, 1025, 9600), (3, 64, 256),
-                                                            (64, 256), (True, False), (True, False)):
+def test_training_graph_rule_on_several_threads_is_unchanged():
+    # the rule with autograd on several threads as it was before the inference rule changed (the single-threaded
+    # rule changed with the measurements of benchmarks/results/train_small.md)
+    for rows, c_in, c_out, sparse, cpu, threads in itertools.product(
+            (1, 13, 52, 64, 191, 192, 1024, 1025, 9600), (3, 64, 256), (64, 256), (True, False), (True, False),
+            (2, 4)):
         old = ("pairs-batched" if rows <= 1024 else "pairs") if sparse and cpu else "mix-first"
-        assert dispatch.graph_kernel_rule(rows, c_in, c_out, sparse=sparse, cpu=cpu, grad=True) == old
+        assert dispatch.graph_kernel_rule(rows, c_in, c_out, sparse=sparse, cpu=cpu, grad=True,
+                                          threads=threads) == old
     assert dispatch.BATCHED_PAIRS_MAX_ROWS == stgcn.models.layers.BATCHED_PAIRS_MAX_ROWS == 1024
+
+
+@pytest.mark.parametrize("rows, sparse, cpu, expected", [
+    (13, True, True, "mix-first"),  # the last blocks of one NW-UCLA clip: 3 weight matrices, not ~3V
+    (191, True, True, "mix-first"),
+    (192, True, True, "pairs"),  # TRAIN_PAIRS_MIN_ROWS: 16 NW-UCLA clips' last blocks have 208 rows
+    (9600, True, True, "pairs"),
+    (832, False, True, "mix-first"),  # dense graph
+    (832, True, False, "mix-first"),  # GPU
+])
+def test_training_graph_rule_on_one_thread(rows, sparse, cpu, expected):
+    assert dispatch.TRAIN_PAIRS_MIN_ROWS == 192
+    assert dispatch.graph_kernel_rule(rows, 64, 64, sparse=sparse, cpu=cpu, grad=True, threads=1) == expected
+    # threads=None reads the thread count (one: the autouse fixture)
+    assert dispatch.graph_kernel_rule(rows, 64, 64, sparse=sparse, cpu=cpu, grad=True) == expected
+
+
+def test_tiled_training_threshold_counts_rows_times_channels_on_one_thread():
+    layers = stgcn.models.layers
+    assert layers.TILED_MIN_WORK_GRAD == 32768 and layers.TILED_MIN_ROWS_GRAD == 2048
+    assert layers.tiled_min_rows(grad=True, channels=256) == 128  # 16 NW-UCLA clips' last blocks (208 rows)
+    assert layers.tiled_min_rows(grad=True, channels=64) == 512  # not 416 rows of 64 channels (parity there)
+    assert layers.tiled_min_rows(grad=True, channels=8) == 2048  # never above the several-thread threshold
+    assert layers.tiled_min_rows(grad=True) == 2048
+    assert layers.tiled_min_rows(grad=False, channels=64) == layers.TILED_MIN_ROWS == 1
+    torch.set_num_threads(2)
+    assert layers.tiled_min_rows(grad=True, channels=256) == layers.tiled_min_rows(grad=False) == 2048
+
+
+def test_small_batch_training_rules_pick_tiled_and_per_pair_kernels_and_train_like_the_baseline_in_float64():
+    # one thread (the autouse fixture), batch 8 of 64 frames: the rules, unpinned, choose per block
+    torch.manual_seed(0)
+    model = STGCN(STGCNConfig(num_classes=5, graph=GraphConfig(layout="coco-17"),
+                              blocks=((64, 1), (128, 2), (128, 2), (128, 2)))).double()
+    base = baseline_from_stgcn(model).double()
+    x = torch.randn(8, 3, 64, model.num_joints, 1, generator=torch.Generator().manual_seed(1)).double()
+    y = torch.arange(8) % 5
+    for module in (model, base):
+        module.train()
+        for _ in range(2):
+            module.zero_grad()
+            F.cross_entropy(module(x), y).backward()
+            with torch.no_grad():
+                for p in module.parameters():
+                    p.sub_(0.1 * p.grad)
+    report = dispatch.dispatch_report(model)
+    chosen = {name: {e.rsplit(" -> ", 1)[1] for e in entries} for name, entries in report.items()}
+    # graph convolution rows (before the stride): 512, 512, 256, 128; temporal output rows x channels:
+    # 512 x 64, 256 x 128 (both 32768: tiled), 128 x 128, 64 x 128 (direct)
+    assert [chosen[f"blocks.{i}.gcn"] for i in range(4)] == [{"pairs"}, {"pairs"}, {"pairs"}, {"mix-first"}]
+    assert [chosen[f"blocks.{i}.tcn"] for i in range(4)] == [{"tiled"}, {"tiled"}, {"direct"}, {"direct"}]
+    back = STGCN(model.config).double()
+    copy_weights(base, back)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, back.state_dict()[key], atol=1e-10, rtol=1e-9, msg=key)
 
 
 def _graph_kernels(report: dict[str, list[str]]) -> list[str]:
@@ -297,7 +354,12 @@ def test_model_and_fused_model_choose_the_same_graph_kernels_by_the_shared_rule(
         torch.testing.assert_close(fused(x), ref, atol=tol, rtol=0)
     assert _graph_kernels(dispatch.dispatch_report(model)) == expected
     assert _graph_kernels(dispatch.dispatch_report(fused)) == expected
-    # with autograd the training rule holds: the batched per-pair kernel at these sizes
+    # with autograd the training rule holds: on one thread (the autouse fixture) mix-first below
+    # TRAIN_PAIRS_MIN_ROWS rows, on several threads the batched per-pair kernel at these sizes
+    grad_model = _model().eval()
+    grad_model(x.clone().requires_grad_(True))
+    assert _graph_kernels(dispatch.dispatch_report(grad_model)) == ["mix-first"] * 5
+    torch.set_num_threads(2)
     grad_model = _model().eval()
     grad_model(x.clone().requires_grad_(True))
     assert _graph_kernels(dispatch.dispatch_report(grad_model)) == ["pairs-batched"] * 5

@@ -105,3 +105,31 @@ def test_backward_matches_autograd_of_direct_convolution(stride, gamma, frames):
             torch.testing.assert_close(a, e, atol=1e-10, rtol=1e-9)
     gx, gw, gb = tiled_conv_backward(x.detach(), g, w.detach(), plan, needs=(False, True, False))
     assert gx is None and gb is None and gw.shape == w.shape
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_large_weights_group_enough_rows_and_results_do_not_depend_on_grouping(stride, monkeypatch):
+    """When the transformed weights exceed the cache target, a group takes at least _MIN_GROUP_ROWS rows (else
+    one joint of a short clip per group re-reads the weights); forward and backward are unchanged."""
+    import stgcn.ops.tiled_conv as tiled
+
+    gen = torch.Generator().manual_seed(11 + stride)
+    w = torch.randn(12, 10, 9, dtype=torch.float64, generator=gen) / 9
+    x = torch.randn(6, 13, 4, 10, dtype=torch.float64, generator=gen)  # 6 joints, 13 frames, 4 samples
+    g = torch.randn(6, -(-13 // stride), 4, 12, dtype=torch.float64, generator=gen)
+    plan = plan_temporal_conv(w, stride, 13)
+    tiles = -(-g.shape[1] // plan.tile)
+    weight_bytes = 8 * stride * plan.d_in.shape[0] * 10 * 12
+    results = []
+    for cache, min_rows, expected in [(1 << 30, 512, 6), (weight_bytes - 1, 512, 6),
+                                      (weight_bytes - 1, 2 * tiles * 4, 2), (1, 1, 1)]:
+        monkeypatch.setattr(tiled, "_CACHE_BYTES", cache)
+        monkeypatch.setattr(tiled, "_MIN_GROUP_ROWS", min_rows)
+        assert tiled._group_size(x, plan, tiles, 12) == expected
+        with torch.no_grad():
+            results.append((tiled_temporal_conv(x, plan), *tiled_conv_backward(x, g, w, plan)))
+    want = _direct(x, w, None, stride)
+    for got in results:
+        torch.testing.assert_close(got[0], want, atol=1e-10, rtol=1e-9)
+        for a, b in zip(got[1:], results[0][1:], strict=True):
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-9)

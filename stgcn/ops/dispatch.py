@@ -38,7 +38,8 @@ from stgcn.ops.layout import is_compiling, plain_ops
 __all__ = ["GRAPH_KERNELS", "TEMPORAL_KERNELS", "DISPATCH_MODES", "AUTOTUNE_MIN_FLOPS", "AUTOTUNE_REPEATS",
            "AUTOTUNE_MARGIN", "KernelCache", "check_kernel", "check_mode", "time_candidates", "choose",
            "pin_kernels", "set_dispatch", "dispatch_report", "shape_key", "graph_kernel_rule",
-           "BATCHED_PAIRS_MAX_ROWS", "INFERENCE_PAIRS_MIN_ROWS", "LAYOUTS", "layout_rule", "is_compiling"]
+           "BATCHED_PAIRS_MAX_ROWS", "TRAIN_PAIRS_MIN_ROWS", "INFERENCE_PAIRS_MIN_ROWS", "LAYOUTS", "layout_rule",
+           "is_compiling"]
 
 GRAPH_KERNELS = ("pairs", "pairs-batched", "mix-first", "project-first")
 TEMPORAL_KERNELS = ("tiled", "direct")
@@ -48,8 +49,12 @@ AUTOTUNE_MIN_FLOPS = 2e7  # below this a call takes well under a millisecond: ti
 AUTOTUNE_REPEATS = 3
 AUTOTUNE_MARGIN = 0.05
 # The graph-convolution rule's thresholds, in (frame, sample) rows per joint (T * N * M of the call); see
-# graph_kernel_rule. With autograd: the batched per-pair kernel up to this many rows.
+# graph_kernel_rule. With autograd on several threads: the batched per-pair kernel up to this many rows.
 BATCHED_PAIRS_MAX_ROWS = 1024
+# With autograd on one thread: the per-pair kernel from this many rows, below it mix-first (forward + backward,
+# benchmarks/results/train_small.md: per-pair 1.2-1.6x faster than batched at 208-3200 rows; at 13-104 rows
+# of 128-256 channels mix-first 1.2-3.7x faster than either, its 3 weight matrices against ~3V pair matrices).
+TRAIN_PAIRS_MIN_ROWS = 192
 # Without autograd: the per-pair kernel from this many rows, below it the dense kernels (README "Performance").
 INFERENCE_PAIRS_MIN_ROWS = 64
 
@@ -110,7 +115,8 @@ def layout_rule(device_type: str, *, compiling: bool) -> str:
     return "vtnc" if device_type == "cpu" and not compiling else "nctv"
 
 
-def graph_kernel_rule(rows: int, c_in: int, c_out: int, *, sparse: bool, cpu: bool, grad: bool) -> str:
+def graph_kernel_rule(rows: int, c_in: int, c_out: int, *, sparse: bool, cpu: bool, grad: bool,
+                      threads: int | None = None) -> str:
     """The graph-convolution kernel the rules choose (one of :data:`GRAPH_KERNELS`), for
     :class:`~stgcn.models.layers.GraphConv` and :class:`~stgcn.inference.optimize.FusedBlock` alike.
 
@@ -118,10 +124,12 @@ def graph_kernel_rule(rows: int, c_in: int, c_out: int, *, sparse: bool, cpu: bo
     (rows x C_in) @ (C_in x C_out) products has a fixed per-call cost that only enough rows pay back; the
     dense kernels do the same multiplications in two large products but write a K-times larger tensor.
 
-    - With autograd (training; unchanged, so a run's float rounding depends on the shapes only): on CPU for a
-      sparse graph (at most 2*K*V connected joint pairs) the per-pair kernel, batched (fewer, larger products
-      for forward and backward) for at most :data:`BATCHED_PAIRS_MAX_ROWS` rows; otherwise mix-first (its
-      backward is cheaper and can recompute).
+    - With autograd (training: a run's float rounding depends on the shapes and the thread count only) on CPU
+      for a sparse graph (at most 2*K*V connected joint pairs): on one thread the per-pair kernel from
+      :data:`TRAIN_PAIRS_MIN_ROWS` rows, below it mix-first; on several threads (the rule of earlier versions)
+      the per-pair kernel, batched (fewer, larger products for forward and backward) for at most
+      :data:`BATCHED_PAIRS_MAX_ROWS` rows. Otherwise (GPU, dense graph) mix-first (its backward is cheaper and
+      can recompute).
     - Without autograd (inference) on CPU for a sparse graph: the per-pair kernel from
       :data:`INFERENCE_PAIRS_MIN_ROWS` rows (measured fastest, or within noise of it, at every such shape:
       one streaming window of 150 frames, one Kinetics clip, batches of 16; the batched variant was slower
@@ -137,9 +145,12 @@ def graph_kernel_rule(rows: int, c_in: int, c_out: int, *, sparse: bool, cpu: bo
         sparse: Whether the graph is sparse enough for the per-pair kernels.
         cpu: Whether the call runs on CPU (the per-pair kernels are for CPU).
         grad: Whether autograd records the call.
+        threads: The thread count (None: ``torch.get_num_threads()``).
     """
     if grad:
         if sparse and cpu:
+            if (torch.get_num_threads() if threads is None else threads) == 1:
+                return "pairs" if rows >= TRAIN_PAIRS_MIN_ROWS else "mix-first"
             return "pairs-batched" if rows <= BATCHED_PAIRS_MAX_ROWS else "pairs"
         return "mix-first"
     if sparse and cpu:

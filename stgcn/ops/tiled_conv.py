@@ -35,6 +35,12 @@ __all__ = ["TiledConvPlan", "plan_temporal_conv", "tiled_temporal_conv", "tiled_
 
 TILE_LENGTHS = (16, 24, 32, 48)  # candidate L; all even
 _CACHE_BYTES = 2 << 20  # working-set target per joint group (about one core's L2)
+# When the transformed weights do not fit that target (C >= 128), a group has at least this many rows (tiles x
+# samples x joints) per channel product, so that the weights streamed from memory once per group are reused
+# enough: at batch 16 of short clips (13-52 frames, 16 rows per joint and tile) one joint per group made the
+# products weight-bound (C = 256: 1.9x slower), and at batch 1 (1-3 rows per joint) 1.1-2x slower; 512 rows
+# made the much larger groups of NTU batch 16 slower than one joint.
+_MIN_GROUP_ROWS = 256
 
 
 def dft_transforms(length: int, taps: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -116,14 +122,30 @@ def _polyphase(gamma: int, stride: int) -> tuple[list[tuple[int, int]], int, int
     return [(p, q - q_min) for q, p in qp], q_min, taps
 
 
-def _phase_kernels(weight: torch.Tensor, stride: int) -> tuple[torch.Tensor, int]:
-    """(C_out, C_in, Gamma) -> (P, C_out, C_in, taps) per-phase correlation kernels, and q_min."""
-    c_out, c_in, gamma = weight.shape
-    where, q_min, taps = _polyphase(gamma, stride)
-    phase_w = weight.new_zeros((stride, c_out, c_in, taps))
-    for j, (p, q) in enumerate(where):
-        phase_w[p, :, :, q] = weight[:, :, j]
-    return phase_w, q_min
+def _phase_masks(gamma: int, stride: int, device: torch.device) -> torch.Tensor:
+    """(P, Gamma) 0/1: whether tap j belongs to phase p."""
+    where, _, _ = _polyphase(gamma, stride)
+    phase = torch.tensor([p for p, _ in where], device=device)
+    return (phase == torch.arange(stride, device=device)[:, None]).to(torch.float64)
+
+
+def _tap_matrix(g: torch.Tensor, gamma: int, stride: int, flip: bool = False, merged: bool = False) -> torch.Tensor:
+    """The matrix taking the Gamma taps of a kernel to its transformed polyphase weights.
+
+    Row ``(p, r)``, column j holds ``g[r, q]`` when tap j is tap q of phase p (``g[r, taps - 1 - q]`` with
+    ``flip``, the flipped kernel of the input gradient), else 0: ``tap_matrix @ taps`` transforms every channel
+    pair at once, and ``tap_matrix.t() @ transformed`` maps gradients back to the taps. With ``merged`` the
+    rows are r only (the phases not separated; :func:`_transform` then separates them on the channel side).
+
+    Shape:
+        g: (R, taps); output: (P*R, Gamma), or (R, Gamma) with ``merged``.
+    """
+    rows, taps = g.shape
+    where, _, _ = _polyphase(gamma, stride)
+    cols = g[:, [taps - 1 - q if flip else q for _, q in where]]  # (R, Gamma): column j is g's column for tap j
+    if merged:
+        return cols
+    return (cols * _phase_masks(gamma, stride, g.device).to(g)[:, None]).reshape(stride * rows, gamma)
 
 
 def _choose_length(taps: int, phases: int, frames: int, c_in: int, c_out: int) -> int:
@@ -147,22 +169,45 @@ def plan_temporal_conv(weight: torch.Tensor, stride: int, frames: int,
     Returns:
         The plan in the weight's dtype if float64, else float32.
     """
-    c_out, c_in, _ = weight.shape
+    c_out, c_in, gamma = weight.shape
     dtype = torch.float64 if weight.dtype == torch.float64 else torch.float32
-    phase_w, q_min = _phase_kernels(weight.detach().to(torch.float64 if exact else dtype), stride)
-    taps = phase_w.shape[3]
+    _, q_min, taps = _polyphase(gamma, stride)
     if tile_length is None:
         tile_length = _choose_length(taps, stride, -(-frames // stride), c_in, c_out)
     d_in, g, d_out = dft_transforms(tile_length, taps)
-    w = _transform(g.to(phase_w), phase_w)
+    w = _transform(weight.detach().to(torch.float64 if exact else dtype), g, stride, (1, 0))
     return TiledConvPlan(d_in.to(weight.device, dtype), d_out.to(weight.device, dtype), w.to(dtype), stride, q_min)
 
 
-def _transform(g: torch.Tensor, phase_w: torch.Tensor) -> torch.Tensor:
-    """(R, taps) x (P, C_out, C_in, taps) -> (P, R, C_in, C_out) transformed weights, contiguous."""
-    p, c_out, c_in, taps = phase_w.shape
-    w = torch.matmul(g, phase_w.reshape(p, c_out * c_in, taps).transpose(1, 2))  # (P, R, C_out*C_in)
-    return w.view(p, -1, c_out, c_in).transpose(2, 3).contiguous()
+def _transform(weight: torch.Tensor, g: torch.Tensor, stride: int, order: tuple[int, int], flip: bool = False,
+               merged: bool = False) -> torch.Tensor:
+    """Transformed polyphase weights of a (C_out, C_in, Gamma) kernel as one (rows x Gamma) x (Gamma x channels)
+    product written in place (no transposing copy of the large result).
+
+    Args:
+        weight: (C_out, C_in, Gamma).
+        g: (R, taps) kernel transform of :func:`dft_transforms`.
+        stride: P.
+        order: The channel dimensions of the result: ``(1, 0)`` for (C_in, C_out) (the forward plan), ``(0, 1)``
+            for (C_out, C_in) (the input gradient's plan, with ``flip``).
+        flip: Transform the time-reversed phase kernels.
+        merged: One set of weights whose output channels are (phase, C_b): the P phases' correlations of one
+            input as one plan (the input gradient of a strided convolution).
+
+    Shape:
+        output: (P, R, C_a, C_b) contiguous, (C_a, C_b) the channels in ``order``; with ``merged``
+        (1, R, C_a, P*C_b).
+    """
+    gamma = weight.shape[2]
+    taps_first = weight.permute(2, *order)  # (Gamma, C_a, C_b): Gamma x C^2, small
+    tm = _tap_matrix(g.to(weight), gamma, stride, flip, merged)
+    if merged:  # (Gamma, C_a, P, C_b): tap j's weights in its phase's slot, zeros elsewhere
+        masks = _phase_masks(gamma, stride, weight.device).to(weight).t()  # (Gamma, P)
+        taps_first = taps_first.unsqueeze(2) * masks[:, None, :, None]
+        w = torch.mm(tm, taps_first.reshape(gamma, -1))  # (R, C_a*P*C_b)
+        return w.view(1, g.shape[0], taps_first.shape[1], -1)
+    w = torch.mm(tm, taps_first.contiguous().view(gamma, -1))  # (P*R, C_a*C_b)
+    return w.view(stride, g.shape[0], *taps_first.shape[1:])
 
 
 def _input_transform(x: torch.Tensor, plan: TiledConvPlan, v0: int, nv: int, tiles: int,
@@ -191,10 +236,15 @@ def _input_transform(x: torch.Tensor, plan: TiledConvPlan, v0: int, nv: int, til
 
 
 def _group_size(x: torch.Tensor, plan: TiledConvPlan, tiles: int, c_out: int) -> int:
+    """Joints per group: the group's transformed tiles fit :data:`_CACHE_BYTES`, and when the transformed
+    weights do not, the group has at least :data:`_MIN_GROUP_ROWS` rows."""
     rows = plan.d_in.shape[0]
     v, _, b, c_in = x.shape
     per_joint = x.element_size() * tiles * b * (plan.stride * rows * c_in + rows * c_out)
-    return max(1, min(v, _CACHE_BYTES // max(per_joint, 1)))
+    group = _CACHE_BYTES // max(per_joint, 1)
+    if x.element_size() * plan.stride * rows * c_in * c_out > _CACHE_BYTES:
+        group = max(group, -(-_MIN_GROUP_ROWS // (tiles * b)))
+    return max(1, min(v, group))
 
 
 def tiled_temporal_conv(x: torch.Tensor, plan: TiledConvPlan, bias: torch.Tensor | None = None,
@@ -291,27 +341,28 @@ def tiled_conv_backward(x: torch.Tensor, grad: torch.Tensor, weight: torch.Tenso
     grad = grad.contiguous()
     c_out, c_in, gamma = weight.shape
     t, stride = x.shape[1], plan.stride
-    phase_w, q_min = _phase_kernels(weight.detach(), stride)  # (P, C_out, C_in, taps)
-    taps = phase_w.shape[3]
+    _, q_min, taps = _polyphase(gamma, stride)
     grad_x = grad_w = grad_b = None
     if needs[1]:
         dw = _weight_grad(x, grad, plan)  # (P, R, C_in, C_out)
         _, g, _ = dft_transforms(plan.d_in.shape[1], taps)
-        grad_phase = torch.einsum("rq,prio->poiq", g.to(dw), dw)  # (P, C_out, C_in, taps)
-        where, _, _ = _polyphase(gamma, stride)
-        grad_w = torch.stack([grad_phase[p, :, :, q] for p, q in where], dim=2)  # (C_out, C_in, Gamma)
+        tm = _tap_matrix(g.to(dw), gamma, stride)  # (P*R, Gamma)
+        grad_w = torch.mm(tm.t(), dw.view(tm.shape[0], -1)).view(gamma, c_in, c_out).permute(2, 1, 0).contiguous()
     if needs[0]:
-        grad_x = x.new_empty(x.shape)
-        length = plan.d_in.shape[1] if stride == 1 else _choose_length(taps, 1, grad.shape[1], c_out, c_in)
+        # every input phase is a stride-1 correlation of grad with its flipped phase kernel, all at the same
+        # offset: one plan whose output channels are (phase, C_in) transforms grad once for all phases
+        length = plan.d_in.shape[1] if stride == 1 else _choose_length(taps, 1, grad.shape[1], c_out, stride * c_in)
         d_in, g, d_out = (m.to(x) for m in dft_transforms(length, taps))
-        flipped = _transform(g, phase_w.flip(3).transpose(1, 2))  # (P, R, C_out, C_in)
-        for p in range(stride):
-            back = TiledConvPlan(d_in, d_out, flipped[p:p + 1], 1, -(taps - 1) - q_min)
-            frames = len(range(p, t, stride))
-            if stride == 1:
-                tiled_temporal_conv(grad, back, out=grad_x, frames_out=frames)
-            else:
-                grad_x[:, p::stride] = tiled_temporal_conv(grad, back, frames_out=frames)
+        back = TiledConvPlan(d_in, d_out, _transform(weight.detach(), g, stride, (0, 1), flip=True, merged=True),
+                             1, -(taps - 1) - q_min)
+        if stride == 1:
+            grad_x = tiled_temporal_conv(grad, back, frames_out=t)
+        else:
+            v, frames, b = x.shape[0], -(-t // stride), x.shape[2]
+            out = tiled_temporal_conv(grad, back, frames_out=frames).view(v, frames, b, stride, c_in)
+            grad_x = x.new_empty(x.shape)
+            for p in range(stride):
+                grad_x[:, p::stride] = out[:, :len(range(p, t, stride)), :, p]
     if needs[2]:
         grad_b = grad.sum((0, 1, 2))
     return grad_x, grad_w, grad_b
