@@ -337,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "/tmp/gpu-out")))
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "gpu")
     p.add_argument("--deadline", type=float, default=540, help="seconds from start for everything")
-    p.add_argument("--bench-budget", type=float, default=90, help="seconds for the fp32/bf16 throughput points")
+    p.add_argument("--bench-budget", type=float, default=90,
+                   help="seconds for the fp32/bf16 throughput points (0: none; the trainings then run in fp32)")
     p.add_argument("--eval-reserve", type=float, default=45, help="seconds kept for evaluation, fusion and packing")
     p.add_argument("--compile-min", type=float, default=60,
                    help="run the torch.compile points only when at least this many seconds are left (0: never; "
@@ -373,8 +374,9 @@ def main(argv: list[str] | None = None) -> int:
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
     s.summary["machine"] = info
     s.log(f"machine: {info}")
-    s.benchmark(["fp32", "bf16"], "gpu.json", args.bench_budget)
-    amp = "none" if args.dry_run else s.choose_amp()
+    if args.bench_budget > 0:
+        s.benchmark(["fp32", "bf16"], "gpu.json", args.bench_budget)
+    amp = "none" if args.dry_run or args.bench_budget <= 0 else s.choose_amp()
     s.save_summary()
     compile_reserve = args.compile_min if not args.dry_run else 0  # 0: no compile phase
     s.train(amp, args.deadline - args.eval_reserve - compile_reserve)
