@@ -108,27 +108,29 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     results: dict[str, Any] = {"threads": args.threads}
-    if "temporal" in args.what:
-        shapes = [tuple(int(a) for a in s.split(",")) for s in args.shapes] if args.shapes else TEMPORAL_SHAPES
-        print("| (V, C, T, N, stride) | rows | rows x C | direct ms | tiled ms | direct / tiled |")
-        print("|---|---|---|---|---|---|")
-        rows = results["temporal"] = []
-        for shape in shapes:
-            r = temporal_row(*shape, repeats=args.repeats)
+    tables = {
+        "temporal": (
+            lambda: [tuple(int(a) for a in s.split(",")) for s in args.shapes] if args.shapes else TEMPORAL_SHAPES,
+            temporal_row, ["(V, C, T, N, stride)", "rows", "rows x C", "direct ms", "tiled ms", "direct / tiled"],
+            lambda r: [tuple(r["shape"]), r["rows"], r["rows_x_channels"], f"{r['direct_ms']:.1f}",
+                       f"{r['tiled_ms']:.1f}", f"{r['direct_over_tiled']:.2f}"]),
+        "graph": (
+            lambda: [(s.split(",")[0], *(int(a) for a in s.split(",")[1:])) for s in args.shapes] if args.shapes
+            else GRAPH_SHAPES,
+            graph_row, ["(layout, C_in, C_out, T, N)", "rows", "pairs ms", "pairs-batched ms", "mix-first ms"],
+            lambda r: [tuple(r["shape"]), r["rows"], f"{r['pairs_ms']:.1f}", f"{r['pairs-batched_ms']:.1f}",
+                       f"{r['mix-first_ms']:.1f}"]),
+    }
+    for what, (shapes, measure, header, cells) in tables.items():
+        if what not in args.what:
+            continue
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        rows = results[what] = []
+        for shape in shapes():
+            r = measure(*shape, repeats=args.repeats)
             rows.append(r)
-            print(f"| {tuple(r['shape'])} | {r['rows']} | {r['rows_x_channels']} | {r['direct_ms']:.1f} | "
-                  f"{r['tiled_ms']:.1f} | {r['direct_over_tiled']:.2f} |", flush=True)
-    if "graph" in args.what:
-        shapes = [(s.split(",")[0], *(int(a) for a in s.split(",")[1:])) for s in args.shapes] if args.shapes \
-            else GRAPH_SHAPES
-        print("| (layout, C_in, C_out, T, N) | rows | pairs ms | pairs-batched ms | mix-first ms |")
-        print("|---|---|---|---|---|")
-        rows = results["graph"] = []
-        for shape in shapes:
-            r = graph_row(*shape, repeats=args.repeats)
-            rows.append(r)
-            print(f"| {tuple(r['shape'])} | {r['rows']} | {r['pairs_ms']:.1f} | {r['pairs-batched_ms']:.1f} | "
-                  f"{r['mix-first_ms']:.1f} |", flush=True)
+            print("| " + " | ".join(str(c) for c in cells(r)) + " |", flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=1) + "\n")
     return 0
