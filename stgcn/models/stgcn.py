@@ -33,8 +33,8 @@ from torch import nn
 from stgcn.errors import ConfigError
 from stgcn.models.config import STGCNConfig
 from stgcn.models.layers import RECOMPUTE_MIN_BYTES, GraphConv, ResidualProjection, TemporalConv
-from stgcn.ops.dispatch import LAYOUTS, check_mode, is_compiling, layout_rule
-from stgcn.ops.layout import as_image, autocast_on, from_image, from_vtnc, to_vtnc
+from stgcn.ops.dispatch import LAYOUTS, check_mode, layout_rule
+from stgcn.ops.layout import as_image, autocast_on, from_image, from_vtnc, is_compiling, to_vtnc
 from stgcn.ops.recompute import RecomputedInput, checkpoint_contexts
 
 __all__ = ["STGCN", "GraphConv", "TemporalConv", "ResidualProjection", "STGCNBlock", "MEMORY_MODES",

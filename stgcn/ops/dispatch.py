@@ -33,13 +33,12 @@ import torch
 from torch import nn
 
 from stgcn.errors import ConfigError
-from stgcn.ops.layout import is_compiling, plain_ops
+from stgcn.ops.layout import plain_ops
 
 __all__ = ["GRAPH_KERNELS", "TEMPORAL_KERNELS", "DISPATCH_MODES", "AUTOTUNE_MIN_FLOPS", "AUTOTUNE_REPEATS",
            "AUTOTUNE_MARGIN", "KernelCache", "check_kernel", "check_mode", "time_candidates", "choose",
            "pin_kernels", "set_dispatch", "dispatch_report", "shape_key", "graph_kernel_rule",
-           "BATCHED_PAIRS_MAX_ROWS", "TRAIN_PAIRS_MIN_ROWS", "INFERENCE_PAIRS_MIN_ROWS", "LAYOUTS", "layout_rule",
-           "is_compiling"]
+           "BATCHED_PAIRS_MAX_ROWS", "TRAIN_PAIRS_MIN_ROWS", "INFERENCE_PAIRS_MIN_ROWS", "LAYOUTS", "layout_rule"]
 
 GRAPH_KERNELS = ("pairs", "pairs-batched", "mix-first", "project-first")
 TEMPORAL_KERNELS = ("tiled", "direct")
