@@ -220,16 +220,27 @@ PROBE_PREPROCESS: dict[str, dict[str, Any]] = {
 }
 
 
+def _standardised(x: np.ndarray, tr: np.ndarray, te: np.ndarray,
+                  standardize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``tr`` and ``te`` of the flattened features ``x``, standardised per feature with the training rows'
+    statistics (only centred unless ``standardize``). Shape: x (N, ...) -> (len(tr), F), (len(te), F)."""
+    x = x.reshape(len(x), -1).astype(np.float64)
+    mu, sd = x[tr].mean(0), (x[tr].std(0) + 1e-6 if standardize else 1.0)
+    return (x[tr] - mu) / sd, (x[te] - mu) / sd
+
+
+def _ridge(a: np.ndarray, b: np.ndarray, y_tr: np.ndarray, y_te: np.ndarray, lam: float, k: int) -> float:
+    """Test top-1 of a one-vs-all ridge classifier over ``k`` classes fitted on the training features ``a``,
+    scored on ``b``."""
+    w = np.linalg.solve(a.T @ a + lam * np.eye(a.shape[1]), a.T @ np.eye(k)[y_tr])
+    return float((np.argmax(b @ w, 1) == y_te).mean())
+
+
 def ridge_top1(x: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray, lam: float,
                standardize: bool = True) -> float:
     """Test top-1 of a one-vs-all ridge classifier fitted on rows ``tr`` of the flattened features ``x``
     (standardised per feature with the training rows' statistics unless ``standardize`` is false)."""
-    x = x.reshape(len(x), -1).astype(np.float64)
-    mu, sd = x[tr].mean(0), (x[tr].std(0) + 1e-6 if standardize else 1.0)
-    a, b = (x[tr] - mu) / sd, (x[te] - mu) / sd
-    k = int(y.max()) + 1
-    w = np.linalg.solve(a.T @ a + lam * np.eye(a.shape[1]), a.T @ np.eye(k)[y[tr]])
-    return float((np.argmax(b @ w, 1) == y[te]).mean())
+    return _ridge(*_standardised(x, tr, te, standardize), y[tr], y[te], lam, int(y.max()) + 1)
 
 
 def linear_probe(store_path: str | Path, length: int = 32, lam: float = 100.0) -> dict[str, Any]:
@@ -243,10 +254,9 @@ def linear_probe(store_path: str | Path, length: int = 32, lam: float = 100.0) -
     for name, kwargs in PROBE_PREPROCESS.items():
         t = build_transform(PreprocessConfig(length=length, **kwargs), None, train=False, layout=store.layout)
         x = np.stack([t(store.clip(i)).reshape(-1) for i in range(len(store))]).astype(np.float64)
-        mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
-        a, b = (x[tr] - mu) / sd, (x[te] - mu) / sd
+        a, b = _standardised(x, tr, te)
         d = (b * b).sum(1)[:, None] - 2 * b @ a.T + (a * a).sum(1)[None]
-        out[name] = {"ridge_top1": ridge_top1(x, y, tr, te, lam),
+        out[name] = {"ridge_top1": _ridge(a, b, y[tr], y[te], lam, len(store.class_names)),
                      "nn1_top1": float((y[tr][d.argmin(1)] == y[te]).mean())}
     return out
 
