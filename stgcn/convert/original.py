@@ -19,6 +19,7 @@ from stgcn.graph.partitions import Graph
 from stgcn.models.config import DEFAULT_BLOCKS, GraphConfig, STGCNConfig
 from stgcn.models.original_keys import ORIGINAL_BLOCK, original_to_stgcn_key
 from stgcn.models.stgcn import STGCN
+from stgcn.utils.checks import state_dict_mismatch
 from stgcn.utils.integrity import check_finite, check_zip
 
 __all__ = ["convert_original", "load_original_state_dict"]
@@ -150,15 +151,11 @@ def convert_original(source: str | Path | dict[str, torch.Tensor], *, layout: st
     if not edge_importance:
         for i in range(n_blocks):
             mapped[f"blocks.{i}.gcn.edge_importance"] = torch.ones(k, v, v)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(mapped))
-    extra = sorted(set(mapped) - set(expected))
+    missing, extra, shape = state_dict_mismatch(mapped, model.state_dict())
     if missing or extra:
         raise CheckpointError(f"{where}: does not match the architecture; missing {missing}, unexpected {extra}")
-    for key, value in mapped.items():
-        if tuple(value.shape) != tuple(expected[key].shape):
-            raise CheckpointError(f"{where}: {key} has shape {tuple(value.shape)}, expected "
-                                  f"{tuple(expected[key].shape)}")
+    if shape is not None:
+        raise CheckpointError(f"{where}: {shape[0]} has shape {shape[1]}, expected {shape[2]}")
     model.load_state_dict(mapped, strict=True)
     return model.eval()
 

@@ -27,6 +27,7 @@ from stgcn.errors import ConfigError
 from stgcn.graph.layouts import get_layout
 from stgcn.models.config import STGCNConfig
 from stgcn.models.stgcn import STGCN
+from stgcn.utils.checks import state_dict_mismatch
 
 if TYPE_CHECKING:
     from stgcn.data.store import SkeletonStore
@@ -94,14 +95,11 @@ def init_from_checkpoint(net: STGCN, source: Checkpoint, where: str) -> None:
     own = net.state_dict()
     head = [k for k in own if k.startswith("fc.")]
     backbone = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    missing = sorted(set(own) - set(head) - set(backbone))
-    extra = sorted(set(backbone) - set(own))
+    missing, extra, shape = state_dict_mismatch(backbone, {k: v for k, v in own.items() if k not in head})
     if missing or extra:
         raise ConfigError(f"{where}: backbone keys differ (missing {missing[:4]}, unexpected {extra[:4]})")
-    for k, v in backbone.items():
-        if tuple(v.shape) != tuple(own[k].shape):
-            raise ConfigError(f"{where}: {k} has shape {tuple(v.shape)} in the checkpoint, the model needs "
-                              f"{tuple(own[k].shape)}")
+    if shape is not None:
+        raise ConfigError(f"{where}: {shape[0]} has shape {shape[1]} in the checkpoint, the model needs {shape[2]}")
     n_src, n_own = source.config.num_classes, net.config.num_classes
     if n_src == n_own:
         backbone.update({k: state[k] for k in head})

@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from stgcn.errors import ConfigError
 
-__all__ = ["is_int", "is_number", "check_int", "check_number"]
+__all__ = ["is_int", "is_number", "check_int", "check_number", "state_dict_mismatch"]
 
 
 def is_int(value: Any) -> bool:
@@ -48,3 +49,19 @@ def check_number(value: Any, name: str, *, minimum: float | None = None, maximum
         bounds = " and ".join(p for p in parts if p)
         raise error(f"{name} must be a finite number{' ' + bounds if bounds else ''}, got {value!r}")
     return float(value)
+
+
+def state_dict_mismatch(given: Mapping[str, Any], expected: Mapping[str, Any]
+                        ) -> tuple[list[str], list[str], tuple[str, tuple, tuple] | None]:
+    """How a state dict differs from the one a model expects, for the caller's own error message.
+
+    Returns:
+        The keys of ``expected`` missing from ``given`` (sorted), the keys of ``given`` that ``expected`` lacks
+        (sorted), and the first key of ``given`` (in its order) whose tensor shape differs from the expected
+        one, as (key, given shape, expected shape), else ``None``.
+    """
+    missing = sorted(set(expected) - set(given))
+    extra = sorted(set(given) - set(expected))
+    shape = next(((k, tuple(v.shape), tuple(expected[k].shape)) for k, v in given.items()
+                  if k in expected and tuple(v.shape) != tuple(expected[k].shape)), None)
+    return missing, extra, shape
