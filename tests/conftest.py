@@ -15,3 +15,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Every test starts on one thread: on several threads short inputs run the original structure
+    (:func:`stgcn.ops.dispatch.layout_rule`), and the tests of the internal layout's kernels use short inputs.
+    Tests of the several-thread rules set the thread count themselves; it is restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

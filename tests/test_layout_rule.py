@@ -1,16 +1,18 @@
 """The activation-layout rule: the internal (V, T, N, C) layout on CPU, the original structure (N, C, T, V) on
-GPUs and under torch.compile; both compute the baseline's logits, gradients and BatchNorm statistics."""
+GPUs, under torch.compile and for short inputs on several CPU threads; both compute the baseline's logits,
+gradients and BatchNorm statistics, in the model and in the fused model."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-import stgcn.models.stgcn
+import stgcn.ops.dispatch
 from stgcn.errors import ConfigError
 from stgcn.models.reference import baseline_from_stgcn
 from stgcn.models.stgcn import STGCN
-from stgcn.ops.dispatch import LAYOUTS, layout_rule
+from stgcn.inference.optimize import optimize_for_inference
+from stgcn.ops.dispatch import LAYOUTS, NCTV_MAX_ROWS, dispatch_report, layout_rule
 from tests.use_utils import assert_trains_like_baseline, small_model
 
 BLOCKS = ((8, 1), (8, 1), (16, 2), (16, 1), (24, 2))
@@ -36,6 +38,59 @@ def test_rule_internal_layout_on_cpu_original_structure_elsewhere_and_when_compi
     assert set(LAYOUTS) == {"vtnc", "nctv"}
 
 
+def test_rule_short_inputs_on_several_threads_run_the_original_structure():
+    assert NCTV_MAX_ROWS == 512
+    assert layout_rule("cpu", compiling=False, rows=NCTV_MAX_ROWS - 1, threads=2) == "nctv"
+    assert layout_rule("cpu", compiling=False, rows=NCTV_MAX_ROWS, threads=2) == "vtnc"
+    assert layout_rule("cpu", compiling=False, rows=1, threads=1) == "vtnc"
+    assert layout_rule("cpu", compiling=False, rows=None, threads=8) == "vtnc"
+    assert layout_rule("cuda", compiling=False, rows=10**6, threads=1) == "nctv"
+
+
+def test_model_and_fused_model_follow_the_thread_rule_report_it_and_give_the_baseline_logits():
+    model = _model().eval()
+    base, fused = baseline_from_stgcn(model), optimize_for_inference(model)
+    short, long = _input(model, n=1, t=11, m=1), _input(model, n=8, t=32, m=2)  # 11 and 512 rows per joint
+    torch.set_num_threads(2)  # restored by the autouse fixture
+    with torch.no_grad():
+        for x, layout in ((short, "nctv"), (long, "vtnc")):
+            ref = base(x)
+            tol = 1e-5 * max(1.0, float(ref.abs().max()))
+            for module in (model, fused):
+                torch.testing.assert_close(module(x), ref, atol=tol, rtol=0)
+                assert f"{tuple(x.shape)} layout -> {layout}" in dispatch_report(module)[""]
+    # only the long input reached the blocks' kernel choices
+    assert all(len(entries) == 2 for name, entries in dispatch_report(fused).items() if name)
+    assert _choices(model) == 2 * len(BLOCKS)
+
+
+def test_fused_model_layout_pin_state_dict_and_bfloat16():
+    model = _model().eval()
+    fused = optimize_for_inference(model)
+    keys = set(fused.state_dict())
+    x = _input(model)  # 44 rows per joint
+    with torch.no_grad():
+        ref = baseline_from_stgcn(model)(x)
+        fused.layout = "nctv"  # pinned: on one thread the rule would take the blocks
+        original = fused(x)
+        assert _choices(fused) == 0  # the blocks did not run
+        torch.set_num_threads(2)
+        fused.layout = "vtnc"  # pinned: on two threads the rule would take the original layout for this input
+        internal = fused(x)
+        assert _choices(fused) == 2 * len(BLOCKS)
+    tol = 1e-5 * max(1.0, float(ref.abs().max()))
+    torch.testing.assert_close(original, ref, atol=tol, rtol=0)
+    torch.testing.assert_close(internal, ref, atol=tol, rtol=0)
+    assert set(fused.state_dict()) == keys  # the original-layout copy is not part of the fused model's state
+    assert "" not in dispatch_report(fused)  # pinned layouts are not the rule's choices
+    with pytest.raises(ConfigError, match="unknown layout 'nhwc'; valid layouts are vtnc, nctv"):
+        fused.layout = "nhwc"
+    bf16 = optimize_for_inference(model, dtype=torch.bfloat16)  # by rule the blocks, also on two threads
+    with torch.no_grad():
+        bf16(x)
+    assert "" not in dispatch_report(bf16) and len(dispatch_report(bf16)) == len(BLOCKS)  # the blocks ran
+
+
 def test_the_model_follows_the_rule_and_the_pin(monkeypatch):
     model = _model().eval()
     x = _input(model)
@@ -43,7 +98,7 @@ def test_the_model_follows_the_rule_and_the_pin(monkeypatch):
         model(x)  # CPU: the internal layout, whose modules choose kernels per shape
         assert _choices(model) > 0
         model.dispatch = "rules"  # clears the choices
-        monkeypatch.setattr(stgcn.models.stgcn, "is_compiling", lambda: True)
+        monkeypatch.setattr(stgcn.ops.dispatch, "is_compiling", lambda: True)
         model(x)  # as under torch.compile: the original structure, no kernel choice
         assert _choices(model) == 0
         monkeypatch.undo()

@@ -27,15 +27,6 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "st_gcn_kinetic
 SMALL_BLOCKS = ((16, 1), (16, 1), (32, 2), (32, 1), (48, 2), (48, 1))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and immune to the stalls of a shared, busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _model(layout: str = "ntu-rgb+d", strategy: str = "spatial", blocks=SMALL_BLOCKS, edge_importance=True,
            dropout: float = 0.0, classes: int = 7, seed: int = 0) -> STGCN:
     """A model with every weight, mask and BN statistic random (nothing at its trivial init value)."""

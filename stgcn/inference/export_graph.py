@@ -17,6 +17,9 @@ optimisation turns them into blocked NCHWc convolutions with the ReLU fused in):
 - the data BatchNorm is one multiply-add on the input (the only Transpose), pooling one ``ReduceMean``, the
   classifier one ``Gemm``.
 
+The fused model also runs this module in PyTorch for short inputs on several CPU threads, where the original
+layout's few large convolutions split better over the threads (:func:`stgcn.ops.dispatch.layout_rule`).
+
 Every reshape is a view of contiguous memory. Measured against the other graph and the PyTorch models in
 ``benchmarks/onnx.py`` (README "Performance"). :data:`EXPORT_GRAPHS` names the graphs
 :func:`stgcn.inference.export.export_model` can write.
@@ -114,7 +117,8 @@ class ExportSTGCN(nn.Module):
         self.register_buffer("fc_bias", None if fused.fc_bias is None else fused.fc_bias.detach().float().clone())
         self.eval()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features, persons averaged (as the fused model's). Shape: x (N, C, T, V, M) -> (N, num_features)."""
         check_input_shape(x, self.config.in_channels, self.num_joints)
         n, c, t, v, m = x.shape
         h = x.permute(0, 4, 1, 2, 3) * self.data_scale + self.data_shift  # (N, M, C, T, V)
@@ -122,10 +126,11 @@ class ExportSTGCN(nn.Module):
         for block in self.blocks:
             h = block(h)
         if self.config.pool == "joint":  # mean over T, then M; features joint-major (V*C) as pool_features
-            f = h.mean(dim=2).transpose(1, 2).reshape(n, m, -1).mean(dim=1)
-        else:
-            f = h.reshape(n, m, h.shape[1], -1).mean(dim=(1, 3))  # (N, C_last): mean over M, T and V
-        return F.linear(f, self.fc_weight, self.fc_bias)
+            return h.mean(dim=2).transpose(1, 2).reshape(n, m, -1).mean(dim=1)
+        return h.reshape(n, m, h.shape[1], -1).mean(dim=(1, 3))  # (N, C_last): mean over M, T and V
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.forward_features(x), self.fc_weight, self.fc_bias)
 
 
 def export_graph(fused: nn.Module, graph: str = DEFAULT_EXPORT_GRAPH) -> nn.Module:

@@ -20,6 +20,9 @@ The blocks are the model's own :class:`~stgcn.models.stgcn.STGCNBlock` s with th
   channels-last oneDNN/cuDNN convolution (on CPU with the residual sum and the ReLU fused into it; in
   bfloat16 on CPUs without oneDNN's bfloat16 convolution, PyTorch's own convolution).
 - Activations are written into three rotating buffers per call instead of fresh memory per block.
+- For short inputs on several CPU threads (:func:`~stgcn.ops.dispatch.layout_rule`) the same folded weights
+  run on the original (N*M, C, T, V) layout instead, as standard convolutions
+  (:class:`~stgcn.inference.export_graph.ExportSTGCN`, also the exported ONNX graph).
 - Optionally the batch is processed in chunks of ``chunk_size`` clips (results are the same since nothing
   in eval mode couples samples).
 
@@ -36,16 +39,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from stgcn.errors import ConfigError
+from stgcn.inference.export_graph import ExportSTGCN
 from stgcn.models.layers import tiled_min_rows
 from stgcn.models.stgcn import STGCN, STGCNBlock, check_input_shape, pool_features
 from stgcn.ops.bn_fold import bn_affine, fold_bn_into_conv, fold_bn_into_graph_conv
 from stgcn.ops.dispatch import (
     AUTOTUNE_MIN_FLOPS,
     GRAPH_KERNELS,
+    LAYOUTS,
     TEMPORAL_KERNELS,
     KernelCache,
     check_kernel,
     choose,
+    choose_layout,
     graph_kernel_rule,
     set_dispatch,
     shape_key,
@@ -247,6 +253,11 @@ class FusedSTGCN(nn.Module):
         reuse_buffers: Keep the activation buffers between calls of the same shape (streaming windows pay
             no allocation or page faults; default True). A model that reuses buffers must not be called
             from two threads at once: give each thread its own copy, or set this False.
+        layout: Pin the activation layout: ``"vtnc"`` (the blocks above) or ``"nctv"`` (the same folded weights
+            on the original (N*M, C, T, V) layout, standard ops: :class:`~stgcn.inference.export_graph.ExportSTGCN`,
+            float32). ``None`` (default): :func:`stgcn.ops.dispatch.layout_rule` for float32 models (the original
+            layout for short inputs on several CPU threads), the blocks otherwise; while tracing, exporting or
+            compiling, the blocks' standard ops. The choices taken are in ``layout_cache``.
 
     Shape:
         x: (N, C, T, V, M); output: (N, num_classes) float32 logits.
@@ -270,6 +281,9 @@ class FusedSTGCN(nn.Module):
         self.dtype = dtype
         self.reuse_buffers = True
         self._workspace_cache: tuple[tuple, list[torch.Tensor]] | None = None
+        self.layout = None
+        self.layout_cache = KernelCache()
+        self._original_cache: tuple[tuple, ExportSTGCN] | None = None
         self.blocks.to(dtype)  # the data BN and the classifier stay float32
         self.eval()
 
@@ -280,6 +294,24 @@ class FusedSTGCN(nn.Module):
     @dispatch.setter
     def dispatch(self, mode: str) -> None:
         set_dispatch(self, mode)
+
+    @property
+    def layout(self) -> str | None:
+        return self._layout
+
+    @layout.setter
+    def layout(self, layout: str | None) -> None:
+        if layout is not None and layout not in LAYOUTS:
+            raise ConfigError(f"unknown layout {layout!r}; valid layouts are {', '.join(LAYOUTS)} (or None: the rule)")
+        self._layout = layout
+
+    def _original(self) -> ExportSTGCN:
+        """The folded weights on the original layout, built on first use and again after ``.to()`` (not a
+        submodule: the state dict stays the fused model's)."""
+        key = (self.fc_weight.device, self.fc_weight.data_ptr(), self.blocks[0].weight.data_ptr())
+        if self._original_cache is None or self._original_cache[0] != key:
+            self._original_cache = (key, ExportSTGCN(self).to(self.fc_weight.device))
+        return self._original_cache[1]
 
     def _workspace(self, size: int, like: torch.Tensor) -> list[torch.Tensor]:
         """Three flat buffers of ``size`` elements, kept for the next call of the same size when reusing."""
@@ -297,6 +329,9 @@ class FusedSTGCN(nn.Module):
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         n, c, t, v, m = x.shape
+        if not plain_ops() and (self.layout is not None or self.dtype == torch.float32) and len(self.blocks):
+            if choose_layout(self.layout_cache, self.layout, x, rows=t * n * m) == "nctv":
+                return self._original().forward_features(x)  # (N, num_features)
         h = x.permute(3, 2, 0, 4, 1).reshape(v, t, n * m, c)  # (V, T, N*M, C)
         h = torch.addcmul(self.data_shift, h.float(), self.data_scale).to(self.dtype).contiguous()
         if plain_ops():

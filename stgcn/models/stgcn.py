@@ -8,9 +8,9 @@ over partitions) -> BN -> ReLU -> Gamma x 1 temporal conv (stride on T) -> BN ->
 Network:    data BN over V*C per person -> blocks -> global average pool over (T, V) (``pool="joint"``: over
 T only, every joint's features kept) -> mean over persons -> linear classifier.
 
-On CPU the implementation keeps that math but not the original's memory layout or order of operations (on GPUs
-and under ``torch.compile`` it runs the original structure: ``STGCN.layout``,
-:func:`stgcn.ops.dispatch.layout_rule`): the activations live in the (V, T, N, C) layout of
+On CPU the implementation keeps that math but not the original's memory layout or order of operations (on GPUs,
+under ``torch.compile`` and for short inputs on several CPU threads it runs the original structure:
+``STGCN.layout``, :func:`stgcn.ops.dispatch.layout_rule`): the activations live in the (V, T, N, C) layout of
 :mod:`stgcn.ops.layout`, the graph convolution is one matrix product per connected joint pair
 (:mod:`stgcn.ops.graph_conv`), the temporal convolution is a tiled real-DFT algorithm with 2-4x fewer
 multiplications (:mod:`stgcn.ops.tiled_conv`, :mod:`stgcn.ops.temporal_conv`), and a training step stores about
@@ -33,8 +33,8 @@ from torch import nn
 from stgcn.errors import ConfigError
 from stgcn.models.config import STGCNConfig
 from stgcn.models.layers import RECOMPUTE_MIN_BYTES, GraphConv, ResidualProjection, TemporalConv
-from stgcn.ops.dispatch import LAYOUTS, check_mode, layout_rule
-from stgcn.ops.layout import as_image, autocast_on, from_image, from_vtnc, is_compiling, to_vtnc
+from stgcn.ops.dispatch import LAYOUTS, KernelCache, check_mode, choose_layout
+from stgcn.ops.layout import as_image, autocast_on, from_image, from_vtnc, to_vtnc
 from stgcn.ops.recompute import RecomputedInput, checkpoint_contexts
 
 __all__ = ["STGCN", "GraphConv", "TemporalConv", "ResidualProjection", "STGCNBlock", "MEMORY_MODES",
@@ -161,8 +161,9 @@ class STGCN(nn.Module):
         layout: Pin the activation layout: ``"vtnc"`` (the internal layout and the fast kernels above) or
             ``"nctv"`` (the original structure: (N*M, C, T, V) tensors and standard ops, the 1x1 convolution and
             an einsum; memory_mode ``"recompute"`` then stores everything, ``"checkpoint"`` still applies).
-            ``None`` (default): :func:`stgcn.ops.dispatch.layout_rule` (the internal layout on CPU; the original
-            on GPUs, where cuDNN and cuBLAS run it faster, and under ``torch.compile``).
+            ``None`` (default): :func:`stgcn.ops.dispatch.layout_rule` (the internal layout on CPU, except for
+            short inputs on several threads; the original on GPUs, where cuDNN and cuBLAS run it faster, and
+            under ``torch.compile``). The choices taken are in ``layout_cache`` (``dispatch_report``).
 
     Shape:
         x: (N, C, T, V, M) — batch, channels, frames, joints, persons. Output: (N, num_classes) logits.
@@ -190,6 +191,7 @@ class STGCN(nn.Module):
         self.memory_mode = "recompute"
         self.inference_chunk_size: int | None = None
         self.layout = None
+        self.layout_cache = KernelCache()  # the layouts the rule chose, per input shape (dispatch_report)
 
     @property
     def dispatch(self) -> str:
@@ -237,10 +239,10 @@ class STGCN(nn.Module):
         if chunk is not None and not self.training and x.shape[0] > chunk:
             return torch.cat([self.forward_features(part) for part in x.split(chunk)])
         n, c, t, v, m = x.shape
+        original = choose_layout(self.layout_cache, self.layout, x, rows=t * n * m) == "nctv"
         x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)  # (N*M, V*C, T): data BN per person
         x = self.data_bn(x)
         checkpoint = self.memory_mode == "checkpoint" and self.training and torch.is_grad_enabled()
-        original = (self.layout or layout_rule(x.device.type, compiling=is_compiling())) == "nctv"
         if original:
             h = x.view(n * m, v, c, t).permute(0, 2, 3, 1).contiguous()  # (N*M, C, T, V): the original layout
         else:

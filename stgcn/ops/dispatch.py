@@ -33,12 +33,13 @@ import torch
 from torch import nn
 
 from stgcn.errors import ConfigError
-from stgcn.ops.layout import plain_ops
+from stgcn.ops.layout import is_compiling, plain_ops
 
 __all__ = ["GRAPH_KERNELS", "TEMPORAL_KERNELS", "DISPATCH_MODES", "AUTOTUNE_MIN_FLOPS", "AUTOTUNE_REPEATS",
            "AUTOTUNE_MARGIN", "KernelCache", "check_kernel", "check_mode", "time_candidates", "choose",
            "pin_kernels", "set_dispatch", "dispatch_report", "shape_key", "graph_kernel_rule",
-           "BATCHED_PAIRS_MAX_ROWS", "TRAIN_PAIRS_MIN_ROWS", "INFERENCE_PAIRS_MIN_ROWS", "LAYOUTS", "layout_rule"]
+           "BATCHED_PAIRS_MAX_ROWS", "TRAIN_PAIRS_MIN_ROWS", "INFERENCE_PAIRS_MIN_ROWS", "NCTV_MAX_ROWS", "LAYOUTS",
+           "layout_rule", "choose_layout"]
 
 GRAPH_KERNELS = ("pairs", "pairs-batched", "mix-first", "project-first")
 TEMPORAL_KERNELS = ("tiled", "direct")
@@ -56,6 +57,8 @@ BATCHED_PAIRS_MAX_ROWS = 1024
 TRAIN_PAIRS_MIN_ROWS = 192
 # Without autograd: the per-pair kernel from this many rows, below it the dense kernels (README "Performance").
 INFERENCE_PAIRS_MIN_ROWS = 64
+# On several CPU threads, inputs with fewer (frame, sample) rows per joint run the original structure (layout_rule).
+NCTV_MAX_ROWS = 512
 
 Timer = Callable[[], float]
 
@@ -98,20 +101,55 @@ def shape_key(x: torch.Tensor, *extra: object) -> tuple:
     return (tuple(x.shape), x.dtype, x.device.type, torch.get_num_threads(), *extra)
 
 
-def layout_rule(device_type: str, *, compiling: bool) -> str:
-    """The activation layout of :class:`~stgcn.models.stgcn.STGCN` (one of :data:`LAYOUTS`), the first choice a
-    forward pass makes, before any kernel: ``"vtnc"`` (the internal layout and the kernels this module chooses
-    among) on CPU, where they were written and measured; ``"nctv"`` (the original structure, standard ops)
-    elsewhere and under ``torch.compile``.
+def layout_rule(device_type: str, *, compiling: bool, rows: int | None = None, threads: int | None = None) -> str:
+    """The activation layout (one of :data:`LAYOUTS`), the first choice a forward pass of
+    :class:`~stgcn.models.stgcn.STGCN` or :class:`~stgcn.inference.optimize.FusedSTGCN` makes, before any kernel:
+    ``"vtnc"`` (the internal layout and the kernels this module chooses among) or ``"nctv"`` (the original
+    structure: (N*M, C, T, V) tensors and standard ops, for the fused model its folded weights).
 
-    On one NVIDIA H200 (torch 2.11, fp32, ``python -m benchmarks.gpu``) the internal layout trained at
-    0.64-0.75x the original structure at batch 16 (NW-UCLA (16, 3, 52, 20, 1) and the 2-D recipe's
-    (16, 3, 100, 17, 2)) and inferred at 1.00-1.18x: cuDNN and cuBLAS are fastest on the layout they are
-    tuned for, and the CPU kernels' custom autograd functions add launches. Under ``torch.compile`` the
-    internal layout's caches and data-dependent joint-pair lists break the graph (dynamo then recompiled
-    per block and hit its recompile limit), while the original structure is one graph of standard ops.
+    - Not on CPU, or under ``torch.compile``: ``"nctv"``. On one NVIDIA H200 (torch 2.11, fp32,
+      ``python -m benchmarks.gpu``) the internal layout trained at 0.64-0.75x the original structure at batch 16
+      (NW-UCLA (16, 3, 52, 20, 1) and the 2-D recipe's (16, 3, 100, 17, 2)) and inferred at 1.00-1.18x: cuDNN and
+      cuBLAS are fastest on the layout they are tuned for, and the CPU kernels' custom autograd functions add
+      launches. Under ``torch.compile`` the internal layout's caches and data-dependent joint-pair lists break
+      the graph (dynamo recompiled per block and hit its recompile limit); the original structure is one graph.
+    - On CPU with several threads and fewer than :data:`NCTV_MAX_ROWS` (frame, sample) rows per joint in the
+      input (T * N * M: one short clip, a streaming window, training batches of a few clips): ``"nctv"``. The
+      internal layout's many small products each pay a parallel region's start and join; at 2 threads it
+      measured 0.6-0.95x the original structure's time at batch 1 (NW-UCLA, the streaming windows, one
+      Kinetics clip) and 0.7-0.8x in training at batch 2-4, where the original structure's few large oneDNN
+      convolutions split well over the threads; from 600 rows (one NTU clip, NW-UCLA batch 16) the internal
+      layout was ahead again (README "Performance").
+    - Otherwise (CPU, one thread, or enough rows): ``"vtnc"``.
+
+    Args:
+        device_type: ``x.device.type``.
+        compiling: Whether ``torch.compile`` is tracing.
+        rows: T * N * M of the model's input (None: not known, the internal layout on CPU).
+        threads: The thread count (None: ``torch.get_num_threads()``).
     """
-    return "vtnc" if device_type == "cpu" and not compiling else "nctv"
+    if device_type != "cpu" or compiling:
+        return "nctv"
+    threads = torch.get_num_threads() if threads is None else threads
+    if threads > 1 and rows is not None and rows < NCTV_MAX_ROWS:
+        return "nctv"
+    return "vtnc"
+
+
+def choose_layout(cache: KernelCache, pin: str | None, x: torch.Tensor, rows: int) -> str:
+    """The layout of a model's forward pass: the pin (the model's ``layout``), else :func:`layout_rule`,
+    recorded in ``cache`` for :func:`dispatch_report` (not while compiling, where the rule is re-evaluated).
+
+    Shape:
+        x: the model's input (N, C, T, V, M); ``rows`` its T * N * M.
+    """
+    if pin is not None:
+        return pin
+    compiling = is_compiling()
+    layout = layout_rule(x.device.type, compiling=compiling, rows=rows)
+    if not compiling:
+        cache.choices[shape_key(x, "layout")] = layout
+    return layout
 
 
 def graph_kernel_rule(rows: int, c_in: int, c_out: int, *, sparse: bool, cpu: bool, grad: bool,
@@ -240,11 +278,13 @@ def pin_kernels(model: nn.Module, graph: str | None = None, temporal: str | None
 
 
 def dispatch_report(model: nn.Module) -> dict[str, list[str]]:
-    """The kernels each dispatching module chose so far, by module name: ``["shape -> kernel", ...]``."""
+    """The kernels each dispatching module chose so far, by module name: ``["shape -> kernel", ...]``; under the
+    model's own name (``""``) the layouts its forward passes took (``"(N, C, T, V, M) layout -> nctv"``)."""
     report: dict[str, list[str]] = {}
     for name, m in model.named_modules():
-        cache = getattr(m, "kernel_cache", None)
-        if isinstance(cache, KernelCache) and cache.choices:
-            report[name] = [f"{key[0]} {'/'.join(str(k) for k in key[4:])} -> {choice}"
-                            for key, choice in cache.choices.items()]
+        for attr in ("layout_cache", "kernel_cache"):  # a model's layout (name "" for the top module), kernels
+            cache = getattr(m, attr, None)
+            if isinstance(cache, KernelCache) and cache.choices:
+                report.setdefault(name, []).extend(f"{key[0]} {'/'.join(str(k) for k in key[4:])} -> {choice}"
+                                                   for key, choice in cache.choices.items())
     return report
