@@ -194,22 +194,27 @@ def test_cached_eval_weights_follow_weight_changes_and_buffers_are_reused():
         torch.testing.assert_close(fused(x), a, atol=0, rtol=0)
 
 
-def test_inference_rule_keeps_the_direct_convolution_at_small_sizes_on_several_threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+def test_rules_on_several_threads_are_the_one_thread_rules():
+    # on the internal layout (pinned: by rule this short input runs the original structure on several threads)
+    x = torch.randn(1, 3, 20, 17, 1, generator=torch.Generator().manual_seed(5))
+    chosen = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)  # restored by the autouse fixture
         model = _model().eval()
-        x = torch.randn(1, 3, 20, 17, 1, generator=torch.Generator().manual_seed(5))
-        assert stgcn.models.layers.tiled_min_rows(grad=False) == stgcn.models.layers.TILED_MIN_ROWS_GRAD
         fused = optimize_for_inference(model)
-        model.layout = fused.layout = "vtnc"  # by rule this short input runs the original structure here
+        model.layout = fused.layout = "vtnc"
         with torch.no_grad():
             torch.testing.assert_close(fused(x), model(x), atol=1e-4, rtol=1e-4)
-        for m in (model, fused):
-            chosen = {e.rsplit(" -> ", 1)[1] for entries in dispatch.dispatch_report(m).values() for e in entries}
-            assert "direct" in chosen and "tiled" not in chosen
-    finally:
-        torch.set_num_threads(threads)
+        grad_model = _model().eval()
+        grad_model.layout = "vtnc"
+        grad_model(x.clone().requires_grad_(True))
+        chosen[threads] = [[e.rsplit(" -> ", 1)[1] for e in entries] for m in (model, fused, grad_model)
+                           for name, entries in sorted(dispatch.dispatch_report(m).items()) if name]
+    assert chosen[1] == chosen[2]
+    assert {"tiled", "mix-first"} <= {k for block in chosen[2] for k in block}
+    # the thresholds on two threads, as on one
+    assert [stgcn.models.layers.tiled_min_rows(False, c) for c in (None, 64, 256)] == [1, 1, 1]
+    assert [stgcn.models.layers.tiled_min_rows(True, c) for c in (None, 64, 256)] == [2048, 512, 128]
 
 
 def test_inference_rule_takes_the_tiled_convolution_at_small_sizes_autograd_keeps_the_direct_one():
@@ -254,18 +259,6 @@ def test_inference_graph_rule_per_shape_class(rows, c_in, c_out, sparse, cpu, ex
     assert dispatch.graph_kernel_rule(rows, c_in, c_out, sparse=sparse, cpu=cpu, grad=False) == expected
 
 
-def test_training_graph_rule_on_several_threads_is_unchanged():
-    # the rule with autograd on several threads as it was before the inference rule changed (the single-threaded
-    # rule changed with the measurements of benchmarks/results/train_small.md)
-    for rows, c_in, c_out, sparse, cpu, threads in itertools.product(
-            (1, 13, 52, 64, 191, 192, 1024, 1025, 9600), (3, 64, 256), (64, 256), (True, False), (True, False),
-            (2, 4)):
-        old = ("pairs-batched" if rows <= 1024 else "pairs") if sparse and cpu else "mix-first"
-        assert dispatch.graph_kernel_rule(rows, c_in, c_out, sparse=sparse, cpu=cpu, grad=True,
-                                          threads=threads) == old
-    assert dispatch.BATCHED_PAIRS_MAX_ROWS == stgcn.models.layers.BATCHED_PAIRS_MAX_ROWS == 1024
-
-
 @pytest.mark.parametrize("rows, sparse, cpu, expected", [
     (13, True, True, "mix-first"),  # the last blocks of one NW-UCLA clip: 3 weight matrices, not ~3V
     (191, True, True, "mix-first"),
@@ -274,23 +267,21 @@ def test_training_graph_rule_on_several_threads_is_unchanged():
     (832, False, True, "mix-first"),  # dense graph
     (832, True, False, "mix-first"),  # GPU
 ])
-def test_training_graph_rule_on_one_thread(rows, sparse, cpu, expected):
+def test_training_graph_rule(rows, sparse, cpu, expected):
     assert dispatch.TRAIN_PAIRS_MIN_ROWS == 192
-    assert dispatch.graph_kernel_rule(rows, 64, 64, sparse=sparse, cpu=cpu, grad=True, threads=1) == expected
-    # threads=None reads the thread count (one: the autouse fixture)
-    assert dispatch.graph_kernel_rule(rows, 64, 64, sparse=sparse, cpu=cpu, grad=True) == expected
+    for threads in (1, 2, 4):  # the rule has no thread term (the batched kernel was the several-thread rule)
+        torch.set_num_threads(threads)
+        assert dispatch.graph_kernel_rule(rows, 64, 64, sparse=sparse, cpu=cpu, grad=True) == expected
 
 
-def test_tiled_training_threshold_counts_rows_times_channels_on_one_thread():
+def test_tiled_training_threshold_counts_rows_times_channels():
     layers = stgcn.models.layers
     assert layers.TILED_MIN_WORK_GRAD == 32768 and layers.TILED_MIN_ROWS_GRAD == 2048
     assert layers.tiled_min_rows(grad=True, channels=256) == 128  # 16 NW-UCLA clips' last blocks (208 rows)
     assert layers.tiled_min_rows(grad=True, channels=64) == 512  # not 416 rows of 64 channels (parity there)
-    assert layers.tiled_min_rows(grad=True, channels=8) == 2048  # never above the several-thread threshold
+    assert layers.tiled_min_rows(grad=True, channels=8) == 2048  # never above TILED_MIN_ROWS_GRAD
     assert layers.tiled_min_rows(grad=True) == 2048
     assert layers.tiled_min_rows(grad=False, channels=64) == layers.TILED_MIN_ROWS == 1
-    torch.set_num_threads(2)
-    assert layers.tiled_min_rows(grad=True, channels=256) == layers.tiled_min_rows(grad=False) == 2048
 
 
 def test_small_batch_training_rules_pick_tiled_and_per_pair_kernels_and_train_like_the_baseline_in_float64():
@@ -348,13 +339,7 @@ def test_model_and_fused_model_choose_the_same_graph_kernels_by_the_shared_rule(
         torch.testing.assert_close(fused(x), ref, atol=tol, rtol=0)
     assert _graph_kernels(dispatch.dispatch_report(model)) == expected
     assert _graph_kernels(dispatch.dispatch_report(fused)) == expected
-    # with autograd the training rule holds: on one thread (the autouse fixture in conftest) mix-first below
-    # TRAIN_PAIRS_MIN_ROWS rows, on several threads the batched per-pair kernel at these sizes
+    # with autograd the training rule holds: mix-first below TRAIN_PAIRS_MIN_ROWS rows
     grad_model = _model().eval()
     grad_model(x.clone().requires_grad_(True))
     assert _graph_kernels(dispatch.dispatch_report(grad_model)) == ["mix-first"] * 5
-    torch.set_num_threads(2)
-    grad_model = _model().eval()
-    grad_model.layout = "vtnc"  # by rule these short inputs run the original structure on several threads
-    grad_model(x.clone().requires_grad_(True))
-    assert _graph_kernels(dispatch.dispatch_report(grad_model)) == ["pairs-batched"] * 5

@@ -9,9 +9,9 @@ import torch
 
 import stgcn.ops.dispatch
 from stgcn.errors import ConfigError
+from stgcn.inference.optimize import optimize_for_inference
 from stgcn.models.reference import baseline_from_stgcn
 from stgcn.models.stgcn import STGCN
-from stgcn.inference.optimize import optimize_for_inference
 from stgcn.ops.dispatch import LAYOUTS, NCTV_MAX_ROWS, dispatch_report, layout_rule
 from tests.use_utils import assert_trains_like_baseline, small_model
 
@@ -39,7 +39,7 @@ def test_rule_internal_layout_on_cpu_original_structure_elsewhere_and_when_compi
 
 
 def test_rule_short_inputs_on_several_threads_run_the_original_structure():
-    assert NCTV_MAX_ROWS == 512
+    assert NCTV_MAX_ROWS == 192
     assert layout_rule("cpu", compiling=False, rows=NCTV_MAX_ROWS - 1, threads=2) == "nctv"
     assert layout_rule("cpu", compiling=False, rows=NCTV_MAX_ROWS, threads=2) == "vtnc"
     assert layout_rule("cpu", compiling=False, rows=1, threads=1) == "vtnc"
@@ -50,7 +50,7 @@ def test_rule_short_inputs_on_several_threads_run_the_original_structure():
 def test_model_and_fused_model_follow_the_thread_rule_report_it_and_give_the_baseline_logits():
     model = _model().eval()
     base, fused = baseline_from_stgcn(model), optimize_for_inference(model)
-    short, long = _input(model, n=1, t=11, m=1), _input(model, n=8, t=32, m=2)  # 11 and 512 rows per joint
+    short, long = _input(model, n=1, t=11, m=1), _input(model, n=6, t=16, m=2)  # 11 and 192 rows per joint
     torch.set_num_threads(2)  # restored by the autouse fixture
     with torch.no_grad():
         for x, layout in ((short, "nctv"), (long, "vtnc")):

@@ -16,7 +16,6 @@ from torch import nn
 
 from stgcn.ops.dispatch import (
     AUTOTUNE_MIN_FLOPS,
-    BATCHED_PAIRS_MAX_ROWS,
     GRAPH_KERNELS,
     TEMPORAL_KERNELS,
     KernelCache,
@@ -43,7 +42,7 @@ from stgcn.ops.temporal_conv import BNReLUConv, TiledConv, bn_train_args, conv_f
 from stgcn.ops.tiled_conv import TiledConvPlan, plan_temporal_conv
 
 __all__ = ["GraphConv", "TemporalConv", "ResidualProjection", "RECOMPUTE_MIN_BYTES", "TILED_MIN_ROWS",
-           "TILED_MIN_ROWS_GRAD", "TILED_MIN_WORK_GRAD", "BATCHED_PAIRS_MAX_ROWS", "tiled_min_rows"]
+           "TILED_MIN_ROWS_GRAD", "TILED_MIN_WORK_GRAD", "tiled_min_rows"]
 
 # Recompute (memory_mode "recompute") only tensors at least this large: smaller ones cost more time than the
 # memory they save is worth (measured: NTU batch 4 trains at 0.97x the baseline recomputing, 1.37x storing).
@@ -51,27 +50,24 @@ RECOMPUTE_MIN_BYTES = 16 << 20
 # The rules' thresholds for the tiled temporal convolution, in output frames x samples per joint. Without
 # autograd (inference; also the fused model's rule) the tiled kernel was faster at every measured shape, down to
 # one clip of 52 frames: there the direct convolution runs on images one or two samples wide, where oneDNN is slow
-# (README "Performance"). With autograd its per-call overhead (plans, backward transforms) pays back from 2048,
-# and on one thread already from TILED_MIN_WORK_GRAD rows x channels (benchmarks/results/train_small.md: forward
-# + backward at batch 16 of NW-UCLA and COCO-17 clips, 1.1-2.4x faster than direct from 208 rows of 256 channels,
-# 416 of 128, 832 of 64; at parity or slower below, e.g. 416 rows of 64 channels).
-# That inference measurement was at one thread: with 2 threads (OMP_WAIT_POLICY=PASSIVE) the tiled kernel's many
-# small parallel regions made one NTU clip (1, 3, 300, 25, 2) 0.54x the baseline where the direct convolution
-# gave 1.10-1.26x, so with several threads inference and training keep the 2048-row threshold (tiled_min_rows).
+# (README "Performance"). With autograd its per-call overhead (plans, backward transforms) pays back from
+# TILED_MIN_WORK_GRAD rows x channels, at most TILED_MIN_ROWS_GRAD rows (benchmarks/results/train_small.md:
+# forward + backward at batch 16 of NW-UCLA and COCO-17 clips, 1.1-2.4x faster than direct from 208 rows of 256
+# channels, 416 of 128, 832 of 64; at parity or slower below, e.g. 416 rows of 64 channels).
+# The thresholds do not depend on the thread count. Earlier versions kept the direct convolution below 2048 rows
+# on several threads, from 2-thread measurements on a loaded machine (OpenMP threads spin-waiting for descheduled
+# siblings); on the idle machine the same thresholds as on one thread were faster on 2 threads at every shape
+# measured (benchmarks/results/grid_cpu.json; short inputs on several threads run the original structure anyway,
+# stgcn.ops.dispatch.layout_rule). More than 2 threads were not measured.
 TILED_MIN_ROWS = 1
 TILED_MIN_ROWS_GRAD = 2048
 TILED_MIN_WORK_GRAD = 32768
 
 
 def tiled_min_rows(grad: bool, channels: int | None = None) -> int:
-    """The tiled temporal convolution's row threshold on the current thread count.
-
-    Single-threaded: :data:`TILED_MIN_ROWS` for inference; with autograd, given the input ``channels``,
-    :data:`TILED_MIN_WORK_GRAD` rows x channels (at most :data:`TILED_MIN_ROWS_GRAD` rows). On several threads:
-    :data:`TILED_MIN_ROWS_GRAD`.
-    """
-    if torch.get_num_threads() != 1:
-        return TILED_MIN_ROWS_GRAD
+    """The tiled temporal convolution's row threshold: :data:`TILED_MIN_ROWS` for inference; with autograd,
+    given the input ``channels``, :data:`TILED_MIN_WORK_GRAD` rows x channels (at most
+    :data:`TILED_MIN_ROWS_GRAD` rows)."""
     if not grad:
         return TILED_MIN_ROWS
     return TILED_MIN_ROWS_GRAD if not channels else min(TILED_MIN_ROWS_GRAD, -(-TILED_MIN_WORK_GRAD // channels))
@@ -92,16 +88,15 @@ class GraphConv(nn.Module):
       product per connected joint pair (CPU, at most 2*K*V pairs: every built-in layout with max_hop 1 and
       the distance or spatial strategy): the 1x1 convolution's work without the K-times larger tensor;
       backward stores only the input.
-    - ``"pairs-batched"``: the same sum in a few batched products (one per "round" of pairs), for small
-      inputs in training on several threads, where the per-product overhead dominates forward and backward.
+    - ``"pairs-batched"``: the same sum in a few batched products (one per "round" of pairs); no rule takes
+      it (it was the several-thread training rule of earlier versions), autotuning and pins can.
     - ``"mix-first"``: mix joints on the C_in side, then the 1x1 convolution; in training with
       ``memory_mode == "recompute"`` the K-times larger mixed tensor is recomputed in backward.
     - ``"project-first"``: the original order (1x1 convolution, then the mixing): the plain structure.
 
     Rules (training, small inputs, ``dispatch = "rules"``): :func:`~stgcn.ops.dispatch.graph_kernel_rule`,
-    shared with the fused model: on CPU for sparse graphs per joint pair (with autograd on one thread from
-    :data:`~stgcn.ops.dispatch.TRAIN_PAIRS_MIN_ROWS` rows, mixing first below, on several threads batched up to
-    :data:`BATCHED_PAIRS_MAX_ROWS` rows; without it from
+    shared with the fused model: on CPU for sparse graphs per joint pair (with autograd from
+    :data:`~stgcn.ops.dispatch.TRAIN_PAIRS_MIN_ROWS` rows, mixing first below; without it from
     :data:`~stgcn.ops.dispatch.INFERENCE_PAIRS_MIN_ROWS` rows, mixing first below), else mix-first when
     gradients are needed or C_in < C_out, else project-first. In inference with ``dispatch = "auto"`` (opt-in)
     every applicable kernel is timed once per shape and the fastest kept. While tracing/exporting/compiling
@@ -269,10 +264,10 @@ class TemporalConv(nn.Module):
     Two kernels compute the convolution, chosen per input shape by :meth:`_kernel` (see
     :mod:`stgcn.ops.dispatch`): ``"tiled"``, the tiled real-DFT algorithm of :mod:`stgcn.ops.tiled_conv`
     (CPU, float32/float64; about 2-4x fewer multiplications, forward and backward, same result up to float
-    rounding), and ``"direct"`` (oneDNN/cuDNN). The rule (:func:`tiled_min_rows`: shapes and thread count
-    only) takes the tiled one when the input has at least :data:`TILED_MIN_ROWS` (frame, sample) rows per joint
-    without autograd on one thread (any input), and with autograd :data:`TILED_MIN_ROWS_GRAD` rows, or on one
-    thread :data:`TILED_MIN_WORK_GRAD` rows x channels, where its per-call overhead is paid back; in
+    rounding), and ``"direct"`` (oneDNN/cuDNN). The rule (:func:`tiled_min_rows`: shapes only) takes the tiled
+    one when the input has at least :data:`TILED_MIN_ROWS` (frame, sample) rows per joint without autograd (any
+    input), and with autograd :data:`TILED_MIN_WORK_GRAD` rows x channels (at most :data:`TILED_MIN_ROWS_GRAD`
+    rows), where its per-call overhead is paid back; in
     inference with ``dispatch = "auto"`` both are timed once per shape. In training with
     ``memory_mode == "recompute"`` (the default) and an input of at least :data:`RECOMPUTE_MIN_BYTES`, the
     ReLU output is not stored for the backward pass but recomputed from the first BN's input and batch

@@ -38,7 +38,7 @@ from stgcn.ops.layout import is_compiling, plain_ops
 __all__ = ["GRAPH_KERNELS", "TEMPORAL_KERNELS", "DISPATCH_MODES", "AUTOTUNE_MIN_FLOPS", "AUTOTUNE_REPEATS",
            "AUTOTUNE_MARGIN", "KernelCache", "check_kernel", "check_mode", "time_candidates", "choose",
            "pin_kernels", "set_dispatch", "dispatch_report", "shape_key", "graph_kernel_rule",
-           "BATCHED_PAIRS_MAX_ROWS", "TRAIN_PAIRS_MIN_ROWS", "INFERENCE_PAIRS_MIN_ROWS", "NCTV_MAX_ROWS", "LAYOUTS",
+           "TRAIN_PAIRS_MIN_ROWS", "INFERENCE_PAIRS_MIN_ROWS", "NCTV_MAX_ROWS", "LAYOUTS",
            "layout_rule", "choose_layout"]
 
 GRAPH_KERNELS = ("pairs", "pairs-batched", "mix-first", "project-first")
@@ -49,16 +49,14 @@ AUTOTUNE_MIN_FLOPS = 2e7  # below this a call takes well under a millisecond: ti
 AUTOTUNE_REPEATS = 3
 AUTOTUNE_MARGIN = 0.05
 # The graph-convolution rule's thresholds, in (frame, sample) rows per joint (T * N * M of the call); see
-# graph_kernel_rule. With autograd on several threads: the batched per-pair kernel up to this many rows.
-BATCHED_PAIRS_MAX_ROWS = 1024
-# With autograd on one thread: the per-pair kernel from this many rows, below it mix-first (forward + backward,
+# graph_kernel_rule. With autograd: the per-pair kernel from this many rows, below it mix-first (forward + backward,
 # benchmarks/results/train_small.md: per-pair 1.2-1.6x faster than batched at 208-3200 rows; at 13-104 rows
 # of 128-256 channels mix-first 1.2-3.7x faster than either, its 3 weight matrices against ~3V pair matrices).
 TRAIN_PAIRS_MIN_ROWS = 192
 # Without autograd: the per-pair kernel from this many rows, below it the dense kernels (README "Performance").
 INFERENCE_PAIRS_MIN_ROWS = 64
 # On several CPU threads, inputs with fewer (frame, sample) rows per joint run the original structure (layout_rule).
-NCTV_MAX_ROWS = 512
+NCTV_MAX_ROWS = 192
 
 Timer = Callable[[], float]
 
@@ -114,12 +112,15 @@ def layout_rule(device_type: str, *, compiling: bool, rows: int | None = None, t
       launches. Under ``torch.compile`` the internal layout's caches and data-dependent joint-pair lists break
       the graph (dynamo recompiled per block and hit its recompile limit); the original structure is one graph.
     - On CPU with several threads and fewer than :data:`NCTV_MAX_ROWS` (frame, sample) rows per joint in the
-      input (T * N * M: one short clip, a streaming window, training batches of a few clips): ``"nctv"``. The
-      internal layout's many small products each pay a parallel region's start and join; at 2 threads it
-      measured 0.6-0.95x the original structure's time at batch 1 (NW-UCLA, the streaming windows, one
-      Kinetics clip) and 0.7-0.8x in training at batch 2-4, where the original structure's few large oneDNN
-      convolutions split well over the threads; from 600 rows (one NTU clip, NW-UCLA batch 16) the internal
-      layout was ahead again (README "Performance").
+      input (T * N * M: one short clip, a 150-frame streaming window of one person): ``"nctv"``. The internal
+      layout's many small products each pay a parallel region's start and join, while the original structure's
+      few large oneDNN convolutions split well over the threads. Measured on 2 threads (idle machine, ratios
+      to the baseline, median of 7 interleaved rounds, two runs): one 52-frame NW-UCLA clip, fused model 1.09-1.20x
+      on the original layout against 0.95-1.16x on the internal one; a 150-frame window 1.06-1.19x against
+      0.89-1.21x; from 200 rows the internal layout was ahead (a 100-frame window of 2 persons 1.24x against
+      1.13-1.14x, one Kinetics clip 1.39x against 1.11x, one NTU clip 1.81x against 1.15x). A training step on
+      4-8 NW-UCLA clips (208-416 rows) was at parity either way (0.94-0.98x), on 16 clips 1.25x internal
+      against 0.96x original.
     - Otherwise (CPU, one thread, or enough rows): ``"vtnc"``.
 
     Args:
@@ -152,8 +153,7 @@ def choose_layout(cache: KernelCache, pin: str | None, x: torch.Tensor, rows: in
     return layout
 
 
-def graph_kernel_rule(rows: int, c_in: int, c_out: int, *, sparse: bool, cpu: bool, grad: bool,
-                      threads: int | None = None) -> str:
+def graph_kernel_rule(rows: int, c_in: int, c_out: int, *, sparse: bool, cpu: bool, grad: bool) -> str:
     """The graph-convolution kernel the rules choose (one of :data:`GRAPH_KERNELS`), for
     :class:`~stgcn.models.layers.GraphConv` and :class:`~stgcn.inference.optimize.FusedBlock` alike.
 
@@ -161,12 +161,12 @@ def graph_kernel_rule(rows: int, c_in: int, c_out: int, *, sparse: bool, cpu: bo
     (rows x C_in) @ (C_in x C_out) products has a fixed per-call cost that only enough rows pay back; the
     dense kernels do the same multiplications in two large products but write a K-times larger tensor.
 
-    - With autograd (training: a run's float rounding depends on the shapes and the thread count only) on CPU
-      for a sparse graph (at most 2*K*V connected joint pairs): on one thread the per-pair kernel from
-      :data:`TRAIN_PAIRS_MIN_ROWS` rows, below it mix-first; on several threads (the rule of earlier versions)
-      the per-pair kernel, batched (fewer, larger products for forward and backward) for at most
-      :data:`BATCHED_PAIRS_MAX_ROWS` rows. Otherwise (GPU, dense graph) mix-first (its backward is cheaper and
-      can recompute).
+    - With autograd (training: a run's float rounding depends on the shapes only) on CPU for a sparse graph (at
+      most 2*K*V connected joint pairs): the per-pair kernel from :data:`TRAIN_PAIRS_MIN_ROWS` rows, below it
+      mix-first. (Earlier versions took the batched per-pair kernel up to 1024 rows on several threads, from
+      measurements on a loaded machine; on the idle machine, 2 threads, the one-thread rules trained 1.3x
+      faster at NW-UCLA batch 16 and 1.5x at the 2-D recipe's.) Otherwise (GPU, dense graph) mix-first (its
+      backward is cheaper and can recompute).
     - Without autograd (inference) on CPU for a sparse graph: the per-pair kernel from
       :data:`INFERENCE_PAIRS_MIN_ROWS` rows (measured fastest, or within noise of it, at every such shape:
       one streaming window of 150 frames, one Kinetics clip, batches of 16; the batched variant was slower
@@ -182,13 +182,10 @@ def graph_kernel_rule(rows: int, c_in: int, c_out: int, *, sparse: bool, cpu: bo
         sparse: Whether the graph is sparse enough for the per-pair kernels.
         cpu: Whether the call runs on CPU (the per-pair kernels are for CPU).
         grad: Whether autograd records the call.
-        threads: The thread count (None: ``torch.get_num_threads()``).
     """
     if grad:
         if sparse and cpu:
-            if (torch.get_num_threads() if threads is None else threads) == 1:
-                return "pairs" if rows >= TRAIN_PAIRS_MIN_ROWS else "mix-first"
-            return "pairs-batched" if rows <= BATCHED_PAIRS_MAX_ROWS else "pairs"
+            return "pairs" if rows >= TRAIN_PAIRS_MIN_ROWS else "mix-first"
         return "mix-first"
     if sparse and cpu:
         if rows >= INFERENCE_PAIRS_MIN_ROWS:
