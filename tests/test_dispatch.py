@@ -243,10 +243,10 @@ def test_inference_rule_takes_the_tiled_convolution_at_small_sizes_autograd_keep
 @pytest.mark.parametrize("rows, c_in, c_out, sparse, cpu, expected", [
     (52, 64, 64, True, True, "mix-first"),  # one NW-UCLA clip (52 frames): every block mixes first
     (13, 256, 256, True, True, "mix-first"),
-    (38, 256, 256, True, True, "mix-first"),  # the last blocks of a 150-frame streaming window
-    (63, 300, 200, True, True, "project-first"),  # fewer output channels: the K-times tensor on that side
-    (64, 64, 64, True, True, "pairs"),  # from INFERENCE_PAIRS_MIN_ROWS on: one product per joint pair
-    (150, 3, 64, True, True, "pairs"),  # a 150-frame streaming window
+    (75, 128, 128, True, True, "mix-first"),  # the middle blocks of a 150-frame streaming window
+    (127, 300, 200, True, True, "project-first"),  # fewer output channels: the K-times tensor on that side
+    (128, 64, 64, True, True, "pairs"),  # from INFERENCE_PAIRS_MIN_ROWS on (one thread): one product per pair
+    (150, 3, 64, True, True, "pairs"),  # the first blocks of a 150-frame streaming window
     (832, 64, 64, True, True, "pairs"),  # 16 NW-UCLA clips: never the batched variant without autograd
     (9600, 128, 256, True, True, "pairs"),  # 16 NTU clips of two persons
     (52, 64, 64, False, True, "project-first"),  # dense graph: the side with fewer channels
@@ -255,8 +255,13 @@ def test_inference_rule_takes_the_tiled_convolution_at_small_sizes_autograd_keep
     (832, 64, 128, True, False, "mix-first"),
 ])
 def test_inference_graph_rule_per_shape_class(rows, c_in, c_out, sparse, cpu, expected):
-    assert dispatch.INFERENCE_PAIRS_MIN_ROWS == 64
+    assert dispatch.INFERENCE_PAIRS_MIN_ROWS == 128
     assert dispatch.graph_kernel_rule(rows, c_in, c_out, sparse=sparse, cpu=cpu, grad=False) == expected
+    torch.set_num_threads(2)  # the threshold is per thread (restored by the autouse fixture)
+    doubled = dispatch.graph_kernel_rule(2 * rows, c_in, c_out, sparse=sparse, cpu=cpu, grad=False)
+    assert doubled == expected or (expected != "pairs" and 2 * rows >= 256 and doubled == "pairs")
+    if expected == "pairs":
+        assert dispatch.graph_kernel_rule(255, c_in, c_out, sparse=sparse, cpu=cpu, grad=False) != "pairs"
 
 
 @pytest.mark.parametrize("rows, sparse, cpu, expected", [
@@ -325,7 +330,7 @@ def _graph_kernels(report: dict[str, list[str]]) -> list[str]:
 
 @pytest.mark.parametrize("shape, expected", [
     ((1, 20, 1), ["mix-first"] * 5),  # 20, 20, 20, 10, 10 rows (the graph convolution runs before the stride)
-    ((2, 30, 2), ["pairs"] * 3 + ["mix-first"] * 2),  # 120, 120, 120, 60, 60 rows
+    ((2, 40, 2), ["pairs"] * 3 + ["mix-first"] * 2),  # 160, 160, 160, 80, 80 rows
 ])
 def test_model_and_fused_model_choose_the_same_graph_kernels_by_the_shared_rule(shape, expected):
     n, t, m = shape

@@ -97,7 +97,7 @@ class GraphConv(nn.Module):
     Rules (training, small inputs, ``dispatch = "rules"``): :func:`~stgcn.ops.dispatch.graph_kernel_rule`,
     shared with the fused model: on CPU for sparse graphs per joint pair (with autograd from
     :data:`~stgcn.ops.dispatch.TRAIN_PAIRS_MIN_ROWS` rows, mixing first below; without it from
-    :data:`~stgcn.ops.dispatch.INFERENCE_PAIRS_MIN_ROWS` rows, mixing first below), else mix-first when
+    :data:`~stgcn.ops.dispatch.INFERENCE_PAIRS_MIN_ROWS` rows per thread, mixing first below), else mix-first when
     gradients are needed or C_in < C_out, else project-first. In inference with ``dispatch = "auto"`` (opt-in)
     every applicable kernel is timed once per shape and the fastest kept. While tracing/exporting/compiling
     only standard ops are used.

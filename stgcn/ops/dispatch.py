@@ -53,8 +53,8 @@ AUTOTUNE_MARGIN = 0.05
 # benchmarks/results/train_small.md: per-pair 1.2-1.6x faster than batched at 208-3200 rows; at 13-104 rows
 # of 128-256 channels mix-first 1.2-3.7x faster than either, its 3 weight matrices against ~3V pair matrices).
 TRAIN_PAIRS_MIN_ROWS = 192
-# Without autograd: the per-pair kernel from this many rows, below it the dense kernels (README "Performance").
-INFERENCE_PAIRS_MIN_ROWS = 64
+# Without autograd: the per-pair kernel from this many rows per thread, below it the dense kernels (graph_kernel_rule).
+INFERENCE_PAIRS_MIN_ROWS = 128
 # On several CPU threads, inputs with fewer (frame, sample) rows per joint run the original structure (layout_rule).
 NCTV_MAX_ROWS = 192
 
@@ -168,10 +168,16 @@ def graph_kernel_rule(rows: int, c_in: int, c_out: int, *, sparse: bool, cpu: bo
       faster at NW-UCLA batch 16 and 1.5x at the 2-D recipe's.) Otherwise (GPU, dense graph) mix-first (its
       backward is cheaper and can recompute).
     - Without autograd (inference) on CPU for a sparse graph: the per-pair kernel from
-      :data:`INFERENCE_PAIRS_MIN_ROWS` rows (measured fastest, or within noise of it, at every such shape:
-      one streaming window of 150 frames, one Kinetics clip, batches of 16; the batched variant was slower
-      than the plain one at every inference shape measured); below it, e.g. one 52-frame NW-UCLA clip (52,
-      26 and 13 rows), mix-first (or project-first when C_in > C_out), measured fastest there.
+      :data:`INFERENCE_PAIRS_MIN_ROWS` rows per thread, below it mix-first (or project-first when C_in > C_out).
+      Measured per block on the idle machine (the fused block's graph convolution, 64/128/256 channels,
+      OpenPose-18 and Kinect-v1 graphs, median of 7): on one thread mix-first was 5-35% faster up to 75-100
+      rows and the per-pair kernel faster from 150 (1.1-1.8x from 300, 2x at 1600: it reads ~3V weight
+      matrices, which only enough rows pay back); on two threads the crossing was at about 200 rows (64
+      channels: 300). Whole fused model against the earlier threshold (64 rows at any thread count), same
+      process: on one thread within noise (streaming windows, one Kinetics clip: 0.97-1.01x), on two threads
+      a 100-frame window of 2 persons 1.38x -> 1.46x and one Kinetics clip 1.46x -> 1.57x the baseline. More
+      than 2 threads were not measured (the rows-per-thread form is the assumption).
+      The batched variant was slower than the plain one at every inference shape measured.
     - Otherwise (a GPU, a dense graph): mix-first when C_in < C_out, else project-first: the K-times larger
       tensor on the side with fewer channels.
 
@@ -188,7 +194,7 @@ def graph_kernel_rule(rows: int, c_in: int, c_out: int, *, sparse: bool, cpu: bo
             return "pairs" if rows >= TRAIN_PAIRS_MIN_ROWS else "mix-first"
         return "mix-first"
     if sparse and cpu:
-        if rows >= INFERENCE_PAIRS_MIN_ROWS:
+        if rows >= INFERENCE_PAIRS_MIN_ROWS * torch.get_num_threads():
             return "pairs"
         return "mix-first" if c_in <= c_out else "project-first"
     return "mix-first" if c_in < c_out else "project-first"
