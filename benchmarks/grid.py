@@ -75,7 +75,7 @@ def _choices(module: nn.Module) -> list[str]:
     out = []
     for name, entries in dispatch_report(module).items():
         kernels = sorted({e.rsplit(" -> ", 1)[1] for e in entries})
-        out.append(f"{name}: {'/'.join(kernels)}")
+        out.append(f"{name or 'layout'}: {'/'.join(kernels)}")
     return out
 
 
@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=2, help="untimed calls first (autotuning happens in the first)")
     p.add_argument("--min-seconds", type=float, default=0.5, help="a timed run repeats the call this long")
     p.add_argument("--no-train", dest="train", action="store_false", help="inference only")
-    p.add_argument("--dispatch", choices=["auto", "rules"], default="auto")
+    p.add_argument("--dispatch", choices=["auto", "rules"], default="rules",
+                   help="the models' dispatch mode (default: rules, the models' default; auto: autotuned)")
     p.add_argument("--kernels", nargs="+", choices=[*GRAPH_KERNELS, "all"], default=[],
                    help="also time the models with each of these graph kernels pinned ('all': every kernel)")
     p.add_argument("--seed", type=int, default=0)
