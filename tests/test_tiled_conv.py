@@ -11,6 +11,7 @@ from stgcn.ops.tiled_conv import (
     dft_transforms,
     plan_temporal_conv,
     tiled_conv_backward,
+    tiled_cost,
     tiled_temporal_conv,
 )
 
@@ -133,3 +134,13 @@ def test_large_weights_group_enough_rows_and_results_do_not_depend_on_grouping(s
         torch.testing.assert_close(got[0], want, atol=1e-10, rtol=1e-9)
         for a, b in zip(got[1:], results[0][1:], strict=True):
             torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-9)
+
+
+@pytest.mark.parametrize("stride, frames", [(1, 52), (2, 52), (1, 13), (1, 100), (2, 300)])
+def test_tiled_cost_names_the_plans_tile_length_and_fewer_multiply_adds_than_direct(stride, frames):
+    w = torch.randn(64, 64, 9)
+    plan = plan_temporal_conv(w, stride, frames)
+    frames_out = -(-frames // stride)
+    length, macs = tiled_cost(9, stride, frames_out, 64, 64)
+    assert length == plan.d_in.shape[1] and length % 2 == 0 and length <= 64
+    assert 0 < macs < 9 * 64 * 64 * frames_out  # a direct convolution's multiply-adds per (joint, sample) row

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["TiledConvPlan", "plan_temporal_conv", "tiled_temporal_conv", "tiled_conv_backward", "dft_transforms"]
+__all__ = ["TiledConvPlan", "plan_temporal_conv", "tiled_temporal_conv", "tiled_conv_backward", "dft_transforms",
+           "tiled_cost"]
 
 # Candidate tile lengths L: every even length up to 64, the cheapest for the call's frames by multiply-add count
 # (_cost). Fitting L to the clip (e.g. 26 for 52 frames: 3 tiles of 18 outputs, against 7 tiles of 8 at L = 16)
@@ -154,6 +155,14 @@ def _tap_matrix(g: torch.Tensor, gamma: int, stride: int, flip: bool = False, me
 
 def _choose_length(taps: int, phases: int, frames: int, c_in: int, c_out: int) -> int:
     return min((n for n in TILE_LENGTHS if n > taps), key=lambda n: (_cost(n, taps, phases, frames, c_in, c_out), -n))
+
+
+def tiled_cost(gamma: int, stride: int, frames_out: int, c_in: int, c_out: int) -> tuple[int, int]:
+    """The tile length :func:`plan_temporal_conv` picks for ``frames_out`` output frames, and the multiply-adds
+    per (joint, sample) row (transforms and channel products) of the forward convolution it plans."""
+    _, _, taps = _polyphase(gamma, stride)
+    length = _choose_length(taps, stride, frames_out, c_in, c_out)
+    return length, _cost(length, taps, stride, frames_out, c_in, c_out)
 
 
 def plan_temporal_conv(weight: torch.Tensor, stride: int, frames: int,

@@ -1,0 +1,155 @@
+"""Multiply-add counts of inference, ours against the original structure, and the speed-up they allow.
+
+Run from the repository root::
+
+    python -m benchmarks.flops                         # the grid's points, one thread
+    python -m benchmarks.flops --points ucla-b16 coco2d-b16 --time --repeats 5
+
+Per grid point (:data:`benchmarks.grid.POINTS`) and block it counts the multiply-adds of the matrix products
+(the work that bounds these shapes; BatchNorm, ReLU, additions and copies are not counted):
+
+- the baseline (:mod:`stgcn.models.reference`): the 1x1 convolution to K*C_out channels, the einsum over
+  (k, v) for every (w, t), the Gamma x 1 temporal convolution and the residual's 1x1 convolution;
+- our fused model as its rules run it on one thread (:func:`stgcn.ops.dispatch.graph_kernel_rule`, the tiled
+  temporal convolution at the tile length :func:`stgcn.ops.tiled_conv.plan_temporal_conv` picks, its input and
+  output transforms included).
+
+``--time`` also times one large single-precision matrix product (the machine's attainable rate) and the
+baseline and fused models at the point (median of ``--repeats``), and reports the fraction of that rate each
+reaches and the **bound**: the baseline's time over our multiply-adds at the full product rate, i.e. the
+speed-up ours would have if every one of its products ran as fast as the largest matrix product can. A goal
+above the bound cannot be met by scheduling; only fewer multiply-adds (another algorithm) or lower precision
+can. Writes JSON (``--out``, default ``benchmarks/results/flops_cpu.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.grid import POINTS, build
+from benchmarks.model import ROOT, machine_info
+from stgcn.inference.optimize import optimize_for_inference
+from stgcn.models.reference import baseline_from_stgcn
+from stgcn.ops.dispatch import graph_kernel_rule
+from stgcn.ops.graph_conv import edge_list
+from stgcn.ops.tiled_conv import tiled_cost
+
+
+def block_macs(rows_in: int, frames_in: int, samples: int, v: int, k: int, pairs: int, c_in: int, c_out: int,
+               stride: int, gamma: int, residual_conv: bool) -> dict[str, dict[str, float]]:
+    """Multiply-adds of one block, baseline and ours, split into graph / temporal / residual.
+
+    Shape:
+        rows_in = frames_in * samples (frame, sample) rows per joint of the block's input; v joints.
+    """
+    frames_out = -(-frames_in // stride)
+    rows_out = frames_out * samples
+    base = {"graph": rows_in * v * c_in * k * c_out + rows_in * k * v * v * c_out,
+            "temporal": rows_out * v * gamma * c_out * c_out,
+            "residual": rows_out * v * c_in * c_out if residual_conv else 0}
+    kernel = graph_kernel_rule(rows_in, c_in, c_out, sparse=pairs <= 2 * k * v, cpu=True, grad=False)
+    if kernel == "pairs":
+        graph = rows_in * pairs * c_in * c_out
+    elif kernel == "mix-first":  # (K*W, V) mixing of C_in-wide rows, then K products
+        graph = k * v * v * rows_in * c_in + k * v * rows_in * c_in * c_out
+    else:  # project-first
+        graph = k * v * rows_in * c_in * c_out + v * k * v * rows_in * c_out
+    length, per_row = tiled_cost(gamma, stride, frames_out, c_out, c_out)
+    temporal = v * samples * per_row
+    ours = {"graph": graph, "temporal": temporal, "residual": base["residual"]}
+    return {"baseline": base, "ours": ours, "kernels": {"graph": kernel, "tile_length": length}}
+
+
+def count(point: str) -> dict[str, Any]:
+    """Per-block and total multiply-adds of one grid point (inference, one thread)."""
+    layout, classes, (n, t, v, m), _ = POINTS[point]
+    model = build(layout, classes, v, m)
+    pairs = len(edge_list(model.A)[0])
+    k = model.A.shape[0]
+    blocks, totals = [], {"baseline": 0, "ours": 0}
+    c_in, frames = model.config.in_channels, t
+    for i, (c_out, stride) in enumerate(model.config.blocks):
+        b = block_macs(frames * n * m, frames, n * m, v, k, pairs, c_in, c_out, stride,
+                       model.config.temporal_kernel, i > 0 and (c_in != c_out or stride != 1))
+        blocks.append({"c_in": c_in, "c_out": c_out, "stride": stride, "frames_in": frames, **b})
+        for side in totals:
+            totals[side] += sum(b[side].values())
+        c_in, frames = c_out, -(-frames // stride)
+    return {"input": [n, 3, t, v, m], "pairs": pairs, "blocks": blocks, "macs": totals,
+            "mac_ratio": totals["baseline"] / totals["ours"]}
+
+
+def _median_seconds(fn: Any, repeats: int, min_seconds: float = 0.3) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        calls, start = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            if time.perf_counter() - start >= min_seconds:
+                break
+        times.append((time.perf_counter() - start) / calls)
+    return statistics.median(times)
+
+
+def gemm_rate(repeats: int) -> float:
+    """Multiply-adds per second of a (2048 x 2048) @ (2048 x 2048) float32 product."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    out = torch.empty(2048, 2048)
+    return 2048 ** 3 / _median_seconds(lambda: torch.mm(a, b, out=out), repeats)
+
+
+def time_point(point: str, macs: dict[str, float], rate: float, repeats: int) -> dict[str, float]:
+    layout, classes, (n, t, v, m), _ = POINTS[point]
+    model = build(layout, classes, v, m)
+    base, fused = baseline_from_stgcn(model).eval(), optimize_for_inference(model)
+    x = torch.randn(n, 3, t, v, m)
+    with torch.inference_mode():
+        tb, tf = (_median_seconds(lambda f=f: f(x), repeats) for f in (base, fused))
+    return {"baseline_s": tb, "fused_s": tf, "speedup": tb / tf,
+            "baseline_of_rate": macs["baseline"] / tb / rate, "fused_of_rate": macs["ours"] / tf / rate,
+            "bound": tb / (macs["ours"] / rate)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.flops", description=__doc__.split("\n\n")[0])
+    p.add_argument("--points", nargs="+", choices=sorted(POINTS), default=list(POINTS))
+    p.add_argument("--time", action="store_true", help="also time the product rate and the models (one thread)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "flops_cpu.json")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    results: dict[str, Any] = {"machine": machine_info(1), "points": {}}
+    rate = None
+    if args.time:
+        rate = results["gemm_macs_per_s"] = gemm_rate(args.repeats)
+        print(f"largest-product rate: {2 * rate / 1e9:.1f} GFLOP/s (one thread)")
+    print(f"{'point':12s} {'baseline GMAC':>13s} {'ours GMAC':>10s} {'ratio':>6s}"
+          + ("  baseline/fused ms  of rate (base, ours)  speed-up  bound" if rate else ""))
+    for point in args.points:
+        r = results["points"][point] = count(point)
+        line = f"{point:12s} {r['macs']['baseline'] / 1e9:13.3f} {r['macs']['ours'] / 1e9:10.3f} {r['mac_ratio']:6.2f}"
+        if rate:
+            tm = r["timing"] = time_point(point, r["macs"], rate, args.repeats)
+            line += (f"  {tm['baseline_s'] * 1e3:7.1f} / {tm['fused_s'] * 1e3:6.1f}  {tm['baseline_of_rate']:6.0%}"
+                     f" {tm['fused_of_rate']:6.0%}  {tm['speedup']:11.2f}x {tm['bound']:5.2f}x")
+        print(line, flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
+    tmp.replace(args.out)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
