@@ -46,9 +46,9 @@ from stgcn.ops.bn_fold import bn_affine, fold_bn_into_conv, fold_bn_into_graph_c
 from stgcn.ops.dispatch import (
     AUTOTUNE_MIN_FLOPS,
     GRAPH_KERNELS,
-    LAYOUTS,
     TEMPORAL_KERNELS,
     KernelCache,
+    LayoutPin,
     check_kernel,
     choose,
     choose_layout,
@@ -241,7 +241,7 @@ class FusedBlock(nn.Module):
         return self._temporal_conv(y, residual, out_buf, self._temporal_kernel(y, residual, out_buf, fast))
 
 
-class FusedSTGCN(nn.Module):
+class FusedSTGCN(LayoutPin, nn.Module):
     """Eval-only ST-GCN with folded BatchNorms; built by :func:`optimize_for_inference`.
 
     Attributes:
@@ -294,16 +294,6 @@ class FusedSTGCN(nn.Module):
     @dispatch.setter
     def dispatch(self, mode: str) -> None:
         set_dispatch(self, mode)
-
-    @property
-    def layout(self) -> str | None:
-        return self._layout
-
-    @layout.setter
-    def layout(self, layout: str | None) -> None:
-        if layout is not None and layout not in LAYOUTS:
-            raise ConfigError(f"unknown layout {layout!r}; valid layouts are {', '.join(LAYOUTS)} (or None: the rule)")
-        self._layout = layout
 
     def _original(self) -> ExportSTGCN:
         """The folded weights on the original layout, built on first use and again after ``.to()`` (not a

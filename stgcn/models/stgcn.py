@@ -33,7 +33,7 @@ from torch import nn
 from stgcn.errors import ConfigError
 from stgcn.models.config import STGCNConfig
 from stgcn.models.layers import RECOMPUTE_MIN_BYTES, GraphConv, ResidualProjection, TemporalConv
-from stgcn.ops.dispatch import LAYOUTS, KernelCache, check_mode, choose_layout
+from stgcn.ops.dispatch import KernelCache, LayoutPin, check_mode, choose_layout
 from stgcn.ops.layout import as_image, autocast_on, from_image, from_vtnc, to_vtnc
 from stgcn.ops.recompute import RecomputedInput, checkpoint_contexts
 
@@ -137,7 +137,7 @@ def pool_features(h: torch.Tensor, n: int, m: int, pool: str = "mean") -> torch.
     return f.view(n, m, -1).mean(dim=1)
 
 
-class STGCN(nn.Module):
+class STGCN(LayoutPin, nn.Module):
     """Spatial Temporal Graph Convolutional Network.
 
     Args:
@@ -204,16 +204,6 @@ class STGCN(nn.Module):
             if isinstance(module, GraphConv | TemporalConv):
                 module.dispatch = mode
                 module.kernel_cache.clear()
-
-    @property
-    def layout(self) -> str | None:
-        return self._layout
-
-    @layout.setter
-    def layout(self, layout: str | None) -> None:
-        if layout is not None and layout not in LAYOUTS:
-            raise ConfigError(f"unknown layout {layout!r}; valid layouts are {', '.join(LAYOUTS)} (or None: the rule)")
-        self._layout = layout
 
     @property
     def memory_mode(self) -> str:

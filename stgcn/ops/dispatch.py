@@ -36,7 +36,8 @@ from stgcn.errors import ConfigError
 from stgcn.ops.layout import is_compiling, plain_ops
 
 __all__ = ["GRAPH_KERNELS", "TEMPORAL_KERNELS", "DISPATCH_MODES", "AUTOTUNE_MIN_FLOPS", "AUTOTUNE_REPEATS",
-           "AUTOTUNE_MARGIN", "KernelCache", "check_kernel", "check_mode", "time_candidates", "choose",
+           "AUTOTUNE_MARGIN", "KernelCache", "check_kernel", "check_mode", "check_layout", "LayoutPin",
+           "time_candidates", "choose",
            "pin_kernels", "set_dispatch", "dispatch_report", "shape_key", "graph_kernel_rule",
            "TRAIN_PAIRS_MIN_ROWS", "INFERENCE_PAIRS_MIN_ROWS", "NCTV_MAX_ROWS", "LAYOUTS",
            "layout_rule", "choose_layout"]
@@ -74,6 +75,29 @@ def check_mode(mode: str) -> str:
     if mode not in DISPATCH_MODES:
         raise ConfigError(f"unknown dispatch mode {mode!r}; valid modes are {', '.join(DISPATCH_MODES)}")
     return mode
+
+
+def check_layout(layout: str | None) -> str | None:
+    """``layout`` if it is None (the rule) or one of :data:`LAYOUTS`, else ConfigError listing them."""
+    if layout is not None and layout not in LAYOUTS:
+        raise ConfigError(f"unknown layout {layout!r}; valid layouts are {', '.join(LAYOUTS)} (or None: the rule)")
+    return layout
+
+
+class LayoutPin:
+    """The ``layout`` attribute of :class:`~stgcn.models.stgcn.STGCN` and
+    :class:`~stgcn.inference.optimize.FusedSTGCN`: ``None`` (:func:`layout_rule` decides per call) or a pinned
+    layout, validated when set (:func:`check_layout`)."""
+
+    _layout: str | None = None
+
+    @property
+    def layout(self) -> str | None:
+        return self._layout
+
+    @layout.setter
+    def layout(self, layout: str | None) -> None:
+        self._layout = check_layout(layout)
 
 
 class KernelCache:
