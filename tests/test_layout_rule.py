@@ -74,6 +74,7 @@ def test_fused_model_layout_pin_state_dict_and_bfloat16():
         fused.layout = "nctv"  # pinned: on one thread the rule would take the blocks
         original = fused(x)
         assert _choices(fused) == 0  # the blocks did not run
+        torch.testing.assert_close(fused(x.double()), original)  # any float input, float32 logits, as the blocks
         torch.set_num_threads(2)
         fused.layout = "vtnc"  # pinned: on two threads the rule would take the original layout for this input
         internal = fused(x)

@@ -321,7 +321,7 @@ class FusedSTGCN(LayoutPin, nn.Module):
         n, c, t, v, m = x.shape
         if not plain_ops() and (self.layout is not None or self.dtype == torch.float32) and len(self.blocks):
             if choose_layout(self.layout_cache, self.layout, x, rows=t * n * m) == "nctv":
-                return self._original().forward_features(x)  # (N, num_features)
+                return self._original().forward_features(x.float())  # (N, num_features), float32 as below
         h = x.permute(3, 2, 0, 4, 1).reshape(v, t, n * m, c)  # (V, T, N*M, C)
         h = torch.addcmul(self.data_shift, h.float(), self.data_scale).to(self.dtype).contiguous()
         if plain_ops():
