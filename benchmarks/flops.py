@@ -36,26 +36,29 @@ import torch
 
 from benchmarks.grid import POINTS, build
 from benchmarks.model import ROOT, machine_info
-from stgcn.inference.optimize import optimize_for_inference
+from stgcn.inference.optimize import FusedBlock, FusedSTGCN, optimize_for_inference
 from stgcn.models.reference import baseline_from_stgcn
+from stgcn.models.stgcn import STGCN
 from stgcn.ops.dispatch import graph_kernel_rule
-from stgcn.ops.graph_conv import edge_list
 from stgcn.ops.tiled_conv import tiled_cost
 
 
-def block_macs(rows_in: int, frames_in: int, samples: int, v: int, k: int, pairs: int, c_in: int, c_out: int,
-               stride: int, gamma: int, residual_conv: bool) -> dict[str, dict[str, float]]:
-    """Multiply-adds of one block, baseline and ours, split into graph / temporal / residual.
+def block_macs(block: FusedBlock, frames_in: int, samples: int) -> dict[str, dict[str, float]]:
+    """Multiply-adds of one block (its structure read from the fused block), baseline and ours, split into
+    graph / temporal / residual.
 
     Shape:
-        rows_in = frames_in * samples (frame, sample) rows per joint of the block's input; v joints.
+        the block's input has ``frames_in * samples`` (frame, sample) rows per joint.
     """
+    k, c_in, c_out, stride = block.k, block.c_in, block.c_out, block.stride
+    v, gamma, pairs = block.bias.shape[0], block.tconv_weight.shape[2], len(block.edges[0])
+    rows_in = frames_in * samples
     frames_out = -(-frames_in // stride)
     rows_out = frames_out * samples
     base = {"graph": rows_in * v * c_in * k * c_out + rows_in * k * v * v * c_out,
             "temporal": rows_out * v * gamma * c_out * c_out,
-            "residual": rows_out * v * c_in * c_out if residual_conv else 0}
-    kernel = graph_kernel_rule(rows_in, c_in, c_out, sparse=pairs <= 2 * k * v, cpu=True, grad=False)
+            "residual": rows_out * v * c_in * c_out if block.residual == "conv" else 0}
+    kernel = graph_kernel_rule(rows_in, c_in, c_out, sparse=pairs > 0, cpu=True, grad=False)
     if kernel == "pairs":
         graph = rows_in * pairs * c_in * c_out
     elif kernel == "mix-first":  # (K*W, V) mixing of C_in-wide rows, then K products
@@ -68,22 +71,18 @@ def block_macs(rows_in: int, frames_in: int, samples: int, v: int, k: int, pairs
     return {"baseline": base, "ours": ours, "kernels": {"graph": kernel, "tile_length": length}}
 
 
-def count(point: str) -> dict[str, Any]:
+def count(point: str, fused: FusedSTGCN) -> dict[str, Any]:
     """Per-block and total multiply-adds of one grid point (inference, one thread)."""
-    layout, classes, (n, t, v, m), _ = POINTS[point]
-    model = build(layout, classes, v, m)
-    pairs = len(edge_list(model.A)[0])
-    k = model.A.shape[0]
+    _, _, (n, t, v, m), _ = POINTS[point]
     blocks, totals = [], {"baseline": 0, "ours": 0}
-    c_in, frames = model.config.in_channels, t
-    for i, (c_out, stride) in enumerate(model.config.blocks):
-        b = block_macs(frames * n * m, frames, n * m, v, k, pairs, c_in, c_out, stride,
-                       model.config.temporal_kernel, i > 0 and (c_in != c_out or stride != 1))
-        blocks.append({"c_in": c_in, "c_out": c_out, "stride": stride, "frames_in": frames, **b})
+    frames = t
+    for block in fused.blocks:
+        b = block_macs(block, frames, n * m)
+        blocks.append({"c_in": block.c_in, "c_out": block.c_out, "stride": block.stride, "frames_in": frames, **b})
         for side in totals:
             totals[side] += sum(b[side].values())
-        c_in, frames = c_out, -(-frames // stride)
-    return {"input": [n, 3, t, v, m], "pairs": pairs, "blocks": blocks, "macs": totals,
+        frames = -(-frames // block.stride)
+    return {"input": [n, 3, t, v, m], "pairs": len(fused.blocks[0].edges[0]), "blocks": blocks, "macs": totals,
             "mac_ratio": totals["baseline"] / totals["ours"]}
 
 
@@ -108,10 +107,10 @@ def gemm_rate(repeats: int) -> float:
     return 2048 ** 3 / _median_seconds(lambda: torch.mm(a, b, out=out), repeats)
 
 
-def time_point(point: str, macs: dict[str, float], rate: float, repeats: int) -> dict[str, float]:
-    layout, classes, (n, t, v, m), _ = POINTS[point]
-    model = build(layout, classes, v, m)
-    base, fused = baseline_from_stgcn(model).eval(), optimize_for_inference(model)
+def time_point(point: str, model: STGCN, fused: FusedSTGCN, macs: dict[str, float], rate: float,
+               repeats: int) -> dict[str, float]:
+    _, _, (n, t, v, m), _ = POINTS[point]
+    base = baseline_from_stgcn(model).eval()
     x = torch.randn(n, 3, t, v, m)
     with torch.inference_mode():
         tb, tf = (_median_seconds(lambda f=f: f(x), repeats) for f in (base, fused))
@@ -136,10 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'point':12s} {'baseline GMAC':>13s} {'ours GMAC':>10s} {'ratio':>6s}"
           + ("  baseline/fused ms  of rate (base, ours)  speed-up  bound" if rate else ""))
     for point in args.points:
-        r = results["points"][point] = count(point)
+        layout, classes, (_, _, v, m), _ = POINTS[point]
+        model = build(layout, classes, v, m)
+        fused = optimize_for_inference(model)
+        r = results["points"][point] = count(point, fused)
         line = f"{point:12s} {r['macs']['baseline'] / 1e9:13.3f} {r['macs']['ours'] / 1e9:10.3f} {r['mac_ratio']:6.2f}"
         if rate:
-            tm = r["timing"] = time_point(point, r["macs"], rate, args.repeats)
+            tm = r["timing"] = time_point(point, model, fused, r["macs"], rate, args.repeats)
             line += (f"  {tm['baseline_s'] * 1e3:7.1f} / {tm['fused_s'] * 1e3:6.1f}  {tm['baseline_of_rate']:6.0%}"
                      f" {tm['fused_of_rate']:6.0%}  {tm['speedup']:11.2f}x {tm['bound']:5.2f}x")
         print(line, flush=True)
