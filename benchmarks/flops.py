@@ -14,12 +14,14 @@ Per grid point (:data:`benchmarks.grid.POINTS`) and block it counts the multiply
   temporal convolution at the tile length :func:`stgcn.ops.tiled_conv.plan_temporal_conv` picks, its input and
   output transforms included).
 
-``--time`` also times one large single-precision matrix product (the machine's attainable rate) and the
-baseline and fused models at the point (median of ``--repeats``), and reports the fraction of that rate each
-reaches and the **bound**: the baseline's time over our multiply-adds at the full product rate, i.e. the
-speed-up ours would have if every one of its products ran as fast as the largest matrix product can. A goal
-above the bound cannot be met by scheduling; only fewer multiply-adds (another algorithm) or lower precision
-can. Writes JSON (``--out``, default ``benchmarks/results/flops_cpu.json``).
+``--time`` also times single-precision square matrix products of :data:`GEMM_SIZES` (the machine's attainable
+rate: the fastest of them) and the baseline and fused models at the point (median of ``--repeats``), and
+reports the fraction of that rate each reaches and the **bound**: the baseline's time over our multiply-adds
+at the full product rate, i.e. the speed-up ours would have if every one of its products ran as fast as the
+fastest matrix product. A goal above the bound cannot be met by scheduling; only fewer multiply-adds (another
+algorithm) or lower precision can. ``--allocator keep`` (:mod:`benchmarks.allocator`) times with glibc keeping
+freed memory: the baseline's large tensors then no longer fault in fresh pages on every call (its time, and so
+the bound, is then the compute's). Writes JSON (``--out``, default ``benchmarks/results/flops_cpu.json``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 
 import torch
 
+from benchmarks.allocator import ALLOCATORS, set_allocator
 from benchmarks.grid import POINTS, build
 from benchmarks.model import ROOT, machine_info
 from stgcn.inference.optimize import FusedBlock, FusedSTGCN, optimize_for_inference
@@ -100,11 +103,18 @@ def _median_seconds(fn: Any, repeats: int, min_seconds: float = 0.3) -> float:
     return statistics.median(times)
 
 
-def gemm_rate(repeats: int) -> float:
-    """Multiply-adds per second of a (2048 x 2048) @ (2048 x 2048) float32 product."""
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    out = torch.empty(2048, 2048)
-    return 2048 ** 3 / _median_seconds(lambda: torch.mm(a, b, out=out), repeats)
+# Square float32 products timed for the attainable rate. An earlier version timed 2048 alone, which on this
+# machine runs slower (83 GFLOP/s on one thread) than the model-sized products of 256-1024 (about 100).
+GEMM_SIZES = (256, 512, 1024, 2048)
+
+
+def gemm_rates(repeats: int) -> dict[int, float]:
+    """Multiply-adds per second of an (n x n) @ (n x n) float32 product, for each n of :data:`GEMM_SIZES`."""
+    rates = {}
+    for n in GEMM_SIZES:
+        a, b, out = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+        rates[n] = n ** 3 / _median_seconds(lambda a=a, b=b, out=out: torch.mm(a, b, out=out), repeats)
+    return rates
 
 
 def time_point(point: str, model: STGCN, fused: FusedSTGCN, macs: dict[str, float], rate: float,
@@ -124,14 +134,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--points", nargs="+", choices=sorted(POINTS), default=list(POINTS))
     p.add_argument("--time", action="store_true", help="also time the product rate and the models (one thread)")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--allocator", choices=ALLOCATORS, default="default",
+                   help="keep: glibc keeps freed memory (no fresh pages per call; benchmarks.allocator)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "flops_cpu.json")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    results: dict[str, Any] = {"machine": machine_info(1), "points": {}}
+    results: dict[str, Any] = {"machine": machine_info(1), "allocator": set_allocator(args.allocator), "points": {}}
     rate = None
     if args.time:
-        rate = results["gemm_macs_per_s"] = gemm_rate(args.repeats)
-        print(f"largest-product rate: {2 * rate / 1e9:.1f} GFLOP/s (one thread)")
+        rates = gemm_rates(args.repeats)
+        results["gemm_macs_per_s_by_size"] = rates
+        rate = results["gemm_macs_per_s"] = max(rates.values())
+        sizes = ", ".join(f"{n}: {2 * r / 1e9:.1f}" for n, r in rates.items())
+        print(f"product rate (GFLOP/s, one thread, by size): {sizes}; attainable {2 * rate / 1e9:.1f}")
     print(f"{'point':12s} {'baseline GMAC':>13s} {'ours GMAC':>10s} {'ratio':>6s}"
           + ("  baseline/fused ms  of rate (base, ours)  speed-up  bound" if rate else ""))
     for point in args.points:

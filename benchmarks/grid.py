@@ -17,7 +17,11 @@ per-round ratios), and the kernels each block chose (:func:`stgcn.ops.dispatch.d
 checked against the baseline first. ``--kernels`` adds, per named graph kernel, ``stgcn[kernel]`` and
 ``stgcn-fused[kernel]`` with that kernel pinned in every block (:func:`~stgcn.ops.dispatch.pin_kernels`), timed in
 the same rounds: the data behind the graph-convolution rule. Results go to JSON (``--out``, default
-``benchmarks/results/grid_cpu.json``), with the machine's load average before and after.
+``benchmarks/results/grid_cpu.json``), with the machine's load average before and after, and the minor page
+faults per call of every implementation. ``--allocator keep`` first tells glibc to keep freed memory
+(:mod:`benchmarks.allocator`): the baseline's large tensors then stop faulting in fresh pages on every call,
+which takes the machine's page-fault cost out of the ratios; ``--compare DEFAULT KEEP`` prints both runs'
+ratios side by side.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from benchmarks.allocator import ALLOCATORS, set_allocator
 from benchmarks.model import ROOT, machine_info, make_train_step, time_interleaved
 from stgcn.inference.optimize import optimize_for_inference
 from stgcn.models.config import GraphConfig, STGCNConfig
@@ -148,6 +153,30 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def compare_table(default: dict[str, Any], keep: dict[str, Any]) -> str:
+    """The README table of two runs of the same points, glibc's default allocator and ``--allocator keep``:
+    fused inference and training ratios of each, and the baseline's page faults per call in the default run."""
+    def ratio(run: dict[str, Any] | None, group: str, impl: str) -> str:
+        entry = (run or {}).get(group, {}).get(impl)
+        return f"{entry['ratio_vs_baseline']['median']:.2f}×" if entry else "—"
+
+    def faults(run: dict[str, Any] | None, group: str) -> str:
+        entry = (run or {}).get(group, {}).get("baseline")
+        value = entry.get("page_faults_per_call") if entry else None
+        return f"{value:,.0f}" if value is not None else "—"
+
+    rows = ["| threads | point (N, C, T, V, M) | baseline faults per inference call | stgcn-fused: default / keep | "
+            "baseline faults per training step | training: default / keep |", "|---|---|---|---|---|---|"]
+    for threads, runs in default["runs"].items():
+        for name, d in runs.items():
+            k = keep["runs"].get(threads, {}).get(name)
+            fused = f"{ratio(d, 'inference', 'stgcn-fused')} / {ratio(k, 'inference', 'stgcn-fused')}"
+            train = f"{ratio(d, 'training', 'stgcn')} / {ratio(k, 'training', 'stgcn')}"
+            rows.append(f"| {threads.split('_')[1]} | {name} {tuple(d['input'])} | {faults(d, 'inference')} | "
+                        f"{fused} | {faults(d, 'training')} | {train} |")
+    return "\n".join(rows)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.grid", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -161,9 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the models' dispatch mode (default: rules, the models' default; auto: autotuned)")
     p.add_argument("--kernels", nargs="+", choices=[*GRAPH_KERNELS, "all"], default=[],
                    help="also time the models with each of these graph kernels pinned ('all': every kernel)")
+    p.add_argument("--allocator", choices=ALLOCATORS, default="default",
+                   help="keep: glibc keeps freed memory (no fresh pages per call; benchmarks.allocator)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--list", action="store_true", help="print the points and exit")
     p.add_argument("--table", type=Path, nargs="+", help="print the markdown table of result files and exit")
+    p.add_argument("--compare", type=Path, nargs=2, metavar=("DEFAULT", "KEEP"),
+                   help="print the allocator comparison table of two result files and exit")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "grid_cpu.json")
     return p
 
@@ -175,11 +208,15 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.table:
             print(markdown_table(json.loads(path.read_text())))
         return 0
+    if args.compare:
+        print(compare_table(*(json.loads(path.read_text()) for path in args.compare)))
+        return 0
     if args.list:
         for name, (layout, _, shape, measures) in POINTS.items():
             print(f"{name:11s} {layout:12s} (N, T, V, M) = {shape} {' '.join(measures)}")
         return 0
     results: dict[str, Any] = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                               "allocator": set_allocator(args.allocator),
                                "load_average_before": os.getloadavg(), "runs": {}}
     for threads in args.threads:
         torch.set_num_threads(threads)

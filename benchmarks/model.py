@@ -24,7 +24,9 @@ both spatial strategy) it measures, after a warm-up, ``--repeats`` interleaved r
 
 Every figure is reported as median and min-max over the runs, with the ratio to the baseline measured in
 the same rounds (median of the per-round ratios). The CPU time per clip (all threads, ``time.process_time``)
-is recorded too, with its ratio: on a machine shared with other work it is steadier than wall-clock time.
+is recorded too, with its ratio: on a machine shared with other work it is steadier than wall-clock time;
+so are the minor page faults per call (``--allocator keep`` times with glibc keeping freed memory, which takes
+the baseline's page faults out: :mod:`benchmarks.allocator`).
 Before timing, the script checks that ``stgcn`` and ``stgcn-fused`` give the baseline's logits within
 ``--atol`` (1e-4) with the same weights (BatchNorm running statistics are first calibrated on random data
 so that logits have a realistic scale). The thread count is
@@ -52,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmarks.allocator import ALLOCATORS, minor_faults, set_allocator
 from stgcn.inference.optimize import optimize_for_inference
 from stgcn.models.config import GraphConfig, STGCNConfig
 from stgcn.models.reference import baseline_from_stgcn
@@ -147,7 +150,9 @@ def time_interleaved(fns: dict[str, Callable[[], Any]], batch: int, repeats: int
                      min_seconds: float) -> dict[str, dict[str, Any]]:
     """Clips/s of each function over ``repeats`` rounds; within a round every function runs once, in turn.
 
-    A run calls a function ``iters`` times (chosen in warm-up so that a run lasts ``min_seconds``).
+    A run calls a function ``iters`` times (chosen in warm-up so that a run lasts ``min_seconds``). The minor
+    page faults per call are counted too (:func:`benchmarks.allocator.minor_faults`; ``None`` where the
+    platform has no count).
     """
     iters = {}
     for name, fn in fns.items():
@@ -158,17 +163,21 @@ def time_interleaved(fns: dict[str, Callable[[], Any]], batch: int, repeats: int
         iters[name] = max(1, math.ceil(min_seconds / max(per_call, 1e-9)))
     runs: dict[str, list[float]] = {name: [] for name in fns}
     cpu: dict[str, list[float]] = {name: [] for name in fns}
+    faults: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
+            start, start_cpu, start_faults = time.perf_counter(), time.process_time(), minor_faults()
             for _ in range(iters[name]):
                 fn()
             runs[name].append(batch * iters[name] / (time.perf_counter() - start))
             cpu[name].append((time.process_time() - start_cpu) / (batch * iters[name]))
+            if start_faults is not None:
+                faults[name].append((minor_faults() - start_faults) / iters[name])
     out = {}
     for name, values in runs.items():
         entry: dict[str, Any] = {"clips_per_s": _summary(values), "runs": values, "calls_per_run": iters[name],
-                                 "cpu_seconds_per_clip": _summary(cpu[name])}
+                                 "cpu_seconds_per_clip": _summary(cpu[name]),
+                                 "page_faults_per_call": statistics.median(faults[name]) if faults[name] else None}
         if "baseline" in runs and name != "baseline":
             ratios = [a / b for a, b in zip(values, runs["baseline"], strict=True)]
             entry["ratio_vs_baseline"] = _summary(ratios)
@@ -340,6 +349,7 @@ def machine_info(threads: int) -> dict[str, Any]:
         pass
     return {"cpu": cpu, "logical_cpus": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__,
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_average": os.getloadavg(),
+            "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "LD_PRELOAD"},
             "python": platform.python_version(), "platform": platform.platform(),
             "mkldnn": torch.backends.mkldnn.is_available(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability()}
@@ -370,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="OMP_WAIT_POLICY for the run (set by re-executing the script; 'inherit' keeps the "
                         "environment's). Passive (default) keeps idle OpenMP threads from spinning: on a "
                         "machine shared with other work, spinning threads stall every parallel region")
+    p.add_argument("--allocator", choices=ALLOCATORS, default="default",
+                   help="keep: glibc keeps freed memory while timing (no fresh pages per call; benchmarks.allocator); "
+                        "the peak-memory subprocesses always use the default")
     p.add_argument("--child", help=argparse.SUPPRESS)
     return p
 
@@ -401,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'config':9s} {'measure':14s} {'implementation':22s} {'median':>8s} {'':8s}{'[min-max]':>14s} "
           f"{'vs baseline':>20s} {'cpu-time':>8s}", flush=True)
     settings = {k: v for k, v in vars(args).items() if k not in ("child", "out")}
-    results = {"machine": info, "settings": settings, "configs": {}}
+    results = {"machine": info, "settings": settings, "allocator": set_allocator(args.allocator), "configs": {}}
     for name in args.configs:
         results["configs"][name] = run_config(name, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
