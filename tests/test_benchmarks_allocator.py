@@ -93,3 +93,4 @@ def test_compare_table_pairs_the_runs() -> None:
     rows = compare_table(default, keep).splitlines()
     assert rows[2] == "| 1 | coco2d-b16 (16, 3, 100, 17, 2) | 132,609 | 2.01× / 1.68× | 295,777 | 1.93× / 1.61× |"
     assert rows[3] == "| 1 | ucla-b1 (16, 3, 100, 17, 2) | 0 | 1.30× / — | — | — / — |"  # not in the keep run
+
