@@ -44,6 +44,7 @@ from stgcn.models.reference import baseline_from_stgcn
 from stgcn.models.stgcn import STGCN
 from stgcn.ops.dispatch import graph_kernel_rule
 from stgcn.ops.tiled_conv import tiled_cost
+from stgcn.utils.atomic import atomic_write_text
 
 
 def block_macs(block: FusedBlock, frames_in: int, samples: int) -> dict[str, dict[str, float]]:
@@ -161,9 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                      f" {tm['fused_of_rate']:6.0%}  {tm['speedup']:11.2f}x {tm['bound']:5.2f}x")
         print(line, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    tmp.replace(args.out)
+    atomic_write_text(args.out, json.dumps(results, indent=1) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

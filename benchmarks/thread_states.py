@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from benchmarks.model import ROOT, machine_info
+from stgcn.utils.atomic import atomic_write_text
 
 
 def _median_us(fn: Any, calls: int = 200) -> float:
@@ -113,9 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {"machine": machine_info(args.threads), "settings": {k: str(v) for k, v in vars(args).items()},
                "runs": runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    tmp.replace(args.out)
+    atomic_write_text(args.out, json.dumps(results, indent=1) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
