@@ -10,7 +10,9 @@ Run from the repository root (also ``python -m benchmarks.model --grid``)::
 Each point is an input shape (N, C, T, V, M) with its layout. For every point and thread count it measures,
 after a warm-up (which is also when ``dispatch = "auto"`` times the kernels), ``--repeats`` interleaved
 rounds of inference (eval, no grad: ``baseline`` = :mod:`stgcn.models.reference`, ``stgcn``, ``stgcn-fused``
-= :func:`~stgcn.inference.optimize.optimize_for_inference`) and, where the point has a training batch, of a
+= :func:`~stgcn.inference.optimize.optimize_for_inference`, with ``--bf16`` also ``stgcn-fused-bf16``, the
+opt-in ``dtype=torch.bfloat16``, whose logits differ: the JSON has every model's largest logit difference and
+top-1 agreement with the baseline) and, where the point has a training batch, of a
 training step (forward, cross-entropy, backward, SGD with momentum; ``baseline`` and ``stgcn``). Figures:
 clips/s median [min-max], each a ratio to the baseline of the same round (median and min-max of the
 per-round ratios), and the kernels each block chose (:func:`stgcn.ops.dispatch.dispatch_report`). Logits are
@@ -94,6 +96,9 @@ def run_point(name: str, args: argparse.Namespace) -> dict[str, Any]:
         set_dispatch(model, args.dispatch)
         set_dispatch(fused, args.dispatch)
         impls = {"baseline": base, "stgcn": model, "stgcn-fused": fused}
+        if args.bf16:  # the opt-in lower precision: not the same numbers (logit differences in the JSON)
+            impls["stgcn-fused-bf16"] = optimize_for_inference(model, dtype=torch.bfloat16)
+            set_dispatch(impls["stgcn-fused-bf16"], args.dispatch)
         for kernel in args.kernels:  # the same weights with one graph kernel pinned in every block
             pinned, pinned_fused = copy.deepcopy(model), optimize_for_inference(model)
             pin_kernels(pinned, graph=kernel)
@@ -101,7 +106,10 @@ def run_point(name: str, args: argparse.Namespace) -> dict[str, Any]:
             impls[f"stgcn[{kernel}]"], impls[f"stgcn-fused[{kernel}]"] = pinned, pinned_fused
         with torch.inference_mode():
             ref = base(x)
-            result["max_abs_diff"] = {k: float((f(x) - ref).abs().max()) for k, f in impls.items() if k != "baseline"}
+            outs = {k: f(x).float() for k, f in impls.items() if k != "baseline"}
+            result["max_abs_diff"] = {k: float((o - ref).abs().max()) for k, o in outs.items()}
+            top1 = ref.argmax(1)
+            result["top1_agreement"] = {k: float((o.argmax(1) == top1).float().mean()) for k, o in outs.items()}
 
         def call(f: nn.Module):
             def run() -> None:
@@ -143,13 +151,17 @@ def markdown_table(results: dict[str, Any]) -> str:
     def base(group: dict[str, Any] | None) -> str:
         return f"{group['baseline']['clips_per_s']['median']:.2f}" if group else "—"
 
-    rows = ["| threads | point (N, C, T, V, M) | inference baseline clips/s | stgcn | stgcn-fused | "
-            "training baseline clips/s | stgcn training |", "|---|---|---|---|---|---|---|"]
+    bf16 = any("stgcn-fused-bf16" in r.get("inference", {}) for runs in results["runs"].values()
+               for r in runs.values())
+    extra = (" stgcn-fused-bf16 |", "---|") if bf16 else ("", "")
+    rows = [f"| threads | point (N, C, T, V, M) | inference baseline clips/s | stgcn | stgcn-fused |{extra[0]} "
+            "training baseline clips/s | stgcn training |", f"|---|---|---|---|---|{extra[1]}---|---|"]
     for threads, runs in results["runs"].items():
         for name, r in runs.items():
             inf, tr = r.get("inference"), r.get("training")
+            low = f" {cell(inf, 'stgcn-fused-bf16')} |" if bf16 else ""
             rows.append(f"| {threads.split('_')[1]} | {name} {tuple(r['input'])} | {base(inf)} | "
-                        f"{cell(inf, 'stgcn')} | {cell(inf, 'stgcn-fused')} | {base(tr)} | {cell(tr, 'stgcn')} |")
+                        f"{cell(inf, 'stgcn')} | {cell(inf, 'stgcn-fused')} |{low} {base(tr)} | {cell(tr, 'stgcn')} |")
     return "\n".join(rows)
 
 
@@ -190,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the models' dispatch mode (default: rules, the models' default; auto: autotuned)")
     p.add_argument("--kernels", nargs="+", choices=[*GRAPH_KERNELS, "all"], default=[],
                    help="also time the models with each of these graph kernels pinned ('all': every kernel)")
+    p.add_argument("--bf16", action="store_true",
+                   help="also time the opt-in bfloat16 fused model (stgcn-fused-bf16; not the same numbers)")
     p.add_argument("--allocator", choices=ALLOCATORS, default="default",
                    help="keep: glibc keeps freed memory (no fresh pages per call; benchmarks.allocator)")
     p.add_argument("--seed", type=int, default=0)

@@ -317,3 +317,35 @@ def test_kinetics_skeleton_json_is_centred_as_the_original(tmp_path):
     x = Predictor(small_model()).input_from(item)
     np.testing.assert_allclose(x[0, 0, 0], [-0.25, 0.25, 0.5])
     np.testing.assert_array_equal(x[0, 0, 17], 0)
+
+
+def test_bf16_predictor_runs_the_optimized_model_in_bfloat16(tmp_path):
+    ck = small_checkpoint(tmp_path / "ck.pt")
+    fp32, bf16 = Predictor.from_checkpoint(ck), Predictor.from_checkpoint(ck, precision="bf16")
+    assert bf16.precision == "bf16" and bf16.model.dtype == torch.bfloat16 and fp32.model.dtype == torch.float32
+    clip = random_clip(50, m=2)
+    a, b = fp32.logits(clip), bf16.logits(clip)
+    assert b.dtype == a.dtype and np.abs(b - a).max() < 0.05 * max(1.0, np.abs(a).max())
+    assert not np.array_equal(a, b)  # it really ran in bfloat16
+
+
+def test_precision_is_checked(tmp_path):
+    ck = small_checkpoint(tmp_path / "ck.pt")
+    with pytest.raises(ConfigError, match="valid precisions are fp32, bf16"):
+        Predictor.from_checkpoint(ck, precision="fp16")
+    with pytest.raises(ConfigError, match="needs optimize=True"):
+        Predictor.from_checkpoint(ck, precision="bf16", optimize=False)
+
+
+def test_cli_predict_bf16(tmp_path, capsys):
+    ck = small_checkpoint(tmp_path / "ck.pt")
+    clip = random_clip(40)
+    np.save(tmp_path / "clip.npy", clip)
+    assert main(["predict", str(ck), str(tmp_path / "clip.npy"), "--json", "--precision", "bf16"]) == 0
+    (doc,) = json.loads(capsys.readouterr().out)
+    pred = Predictor.from_checkpoint(ck, precision="bf16").predict(clip)
+    assert doc["topk"][0]["label"] == pred.label
+    assert abs(doc["topk"][0]["score"] - pred.scores[0]) < 1e-6
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(ck), str(tmp_path / "clip.npy"), "--precision", "fp16"])
+    assert exc.value.code == 2

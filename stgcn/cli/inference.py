@@ -36,7 +36,7 @@ def _window_arg(value: str) -> int | str:
 
 
 def _add_window_args(p: argparse.ArgumentParser, *, sliding_by_default: bool) -> None:
-    from stgcn.inference.predict import SHORT_POLICIES
+    from stgcn.inference.predict import PRECISIONS, SHORT_POLICIES
 
     hint = "" if sliding_by_default else "; without it, one prediction per clip"
     p.add_argument("--window", type=_window_arg, default="auto" if sliding_by_default else None,
@@ -51,13 +51,16 @@ def _add_window_args(p: argparse.ArgumentParser, *, sliding_by_default: bool) ->
                         "fixed input length when shorter); 1 runs every window as it is")
     p.add_argument("--topk", type=int, default=5, help="classes to report (default 5)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="fp32 (default) or bf16: the model in bfloat16, logits differ by about 1e-2; faster only "
+                        "on CPUs with native bfloat16 (AVX512-BF16, AMX) and on GPUs, slower on other CPUs")
 
 
 def _predictor(args: argparse.Namespace) -> Predictor:
     from stgcn.inference.predict import Predictor
 
     return Predictor.from_checkpoint(args.checkpoint, device=args.device, min_frames=args.min_frames,
-                                     short=args.short)
+                                     short=args.short, precision=args.precision)
 
 
 def _window(args: argparse.Namespace) -> int | None:

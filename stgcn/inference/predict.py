@@ -86,6 +86,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SHORT_POLICIES = ("loop", "zero", "error")
+# Precisions of the optimized model (optimize_for_inference's dtype): "bf16" is the opt-in lower precision,
+# fast only where the hardware has bfloat16 arithmetic (README "Performance").
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 class Predictor:
@@ -104,19 +107,27 @@ class Predictor:
         batch_size: Windows per forward pass in :meth:`sliding_window` and :meth:`predict_batch`.
         optimize: Run the BatchNorm-folded inference copy (:func:`stgcn.inference.optimize.optimize_for_inference`;
             the same logits within float rounding, faster); ``False`` runs ``model`` itself.
+        precision: ``"fp32"`` (default) or ``"bf16"``: the optimized copy in bfloat16 (an opt-in: logits differ
+            by about 1e-2, predictions rarely; faster only on CPUs with native bfloat16 such as AVX512-BF16 or
+            AMX, and on GPUs, slower on other CPUs). Needs ``optimize``.
     """
 
     def __init__(self, model: STGCN, *, class_names: Sequence[str] | None = None,
                  preprocess: PreprocessConfig | MMPipelineConfig | dict[str, Any] | None = None,
                  device: str | torch.device = "cpu", min_frames: int | None = None, short: str = "loop",
-                 batch_size: int = 32, optimize: bool = True) -> None:
+                 batch_size: int = 32, optimize: bool = True, precision: str = "fp32") -> None:
+        if precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {precision!r}; valid precisions are {', '.join(PRECISIONS)}")
+        if precision != "fp32" and not (optimize and isinstance(model, STGCN)):
+            raise ConfigError(f"precision {precision} runs the optimized model: it needs optimize=True and an STGCN")
         self.config: STGCNConfig = model.config
         self.device = resolve_device(device)
+        self.precision = precision
         model = model.to(self.device).eval()
         if optimize and isinstance(model, STGCN):
             from stgcn.inference.optimize import optimize_for_inference
 
-            model = optimize_for_inference(model)
+            model = optimize_for_inference(model, dtype=PRECISIONS[precision])
         self.model = model
         self.layout: Layout = get_layout(self.config.graph.layout)
         n = self.config.num_classes
@@ -145,11 +156,12 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path | Checkpoint, *, device: str | torch.device = "cpu",
                         min_frames: int | None = None, short: str = "loop", batch_size: int = 32,
-                        optimize: bool = True) -> Predictor:
+                        optimize: bool = True, precision: str = "fp32") -> Predictor:
         """Build a predictor from a checkpoint file (or a loaded :class:`~stgcn.engine.checkpoint.Checkpoint`)."""
         ck = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
         return cls(ck.model, class_names=ck.class_names, preprocess=ck.preprocess, device=device,
-                   min_frames=min_frames, short=short, batch_size=batch_size, optimize=optimize)
+                   min_frames=min_frames, short=short, batch_size=batch_size, optimize=optimize,
+                   precision=precision)
 
     # ------------------------------------------------------------------------------------- properties
     @property
