@@ -2,12 +2,12 @@
 
 PyTorch's CPU tensors come from ``malloc``. glibc serves a request above its mmap threshold (128 KiB, raised
 dynamically up to 32 MiB as such blocks are freed) with a fresh ``mmap`` and gives it back to the kernel on
-``free``, so a model whose tensors exceed 32 MiB touches fresh pages, one page fault per 4 KiB, on every
-call. The original structure's K-times larger 1x1-convolution outputs do (on the development machine the 2-D
-recipe's training step at batch 16 faulted about 350,000 times, NTU-300 inference at batch 16 about 3 million
-times per call); our fused model's smaller tensors come from the heap and are reused. Because the threshold only rises, whether a
-mid-sized block faults also depends on what the process freed before. How much a fault costs depends on the
-machine (a virtual machine that hands freed pages back to its host pays more than bare metal), so the
+``free``, so a model whose tensors exceed 32 MiB touches fresh pages, one page fault per 4 KiB, on every call.
+The original structure's K-times larger 1x1-convolution outputs do (on the development machine the 2-D recipe's
+training step at batch 16 faulted about 350,000 times, NTU-300 inference at batch 16 about 3 million times per
+call); our fused model's smaller tensors come from the heap and are reused. Because the threshold only rises,
+whether a mid-sized block faults also depends on what the process freed before. How much a fault costs depends
+on the machine (a virtual machine that hands freed pages back to its host pays more than bare metal), so the
 benchmarks count them (:func:`minor_faults`) and can time both ways: glibc's default behaviour, what a user of
 either model gets, and ``--allocator keep`` (:func:`keep_freed_memory`), which takes most of the faults out
 (30-40x fewer for the baseline's training step) and leaves the compute.
