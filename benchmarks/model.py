@@ -120,13 +120,18 @@ def training_impl(impl: str, model: STGCN) -> nn.Module:
     raise ValueError(f"unknown training implementation {impl!r}; valid: {', '.join(TRAINING_IMPLS)}")
 
 
-def make_train_step(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
-    """One SGD step (lr 1e-3, momentum 0.9, weight decay 1e-4 as the original) on a fixed batch."""
+def make_train_step(module: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                    autocast: torch.dtype | None = None) -> Callable[[], None]:
+    """One SGD step (lr 1e-3, momentum 0.9, weight decay 1e-4 as the original) on a fixed batch; with
+    ``autocast`` the forward pass under ``torch.autocast`` of that dtype on the input's device (as the trainer's
+    ``train.cpu_bf16`` / ``train.amp``)."""
     opt = torch.optim.SGD(module.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(module(x), y)
+        with torch.autocast(x.device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+            logits = module(x)
+        loss = F.cross_entropy(logits.float(), y)
         loss.backward()
         opt.step()
 

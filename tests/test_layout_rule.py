@@ -145,3 +145,33 @@ def test_torch_compile_sees_one_graph_without_breaks():
         getattr(model, mode)()
         explained = torch._dynamo.explain(model)(x)
         assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
+
+
+def test_rule_training_under_cpu_autocast_runs_the_original_structure():
+    assert layout_rule("cpu", compiling=False, rows=10**4, threads=1, autocast=True, grad=True) == "nctv"
+    assert layout_rule("cpu", compiling=False, rows=10**4, threads=1, autocast=True, grad=False) == "vtnc"
+    assert layout_rule("cpu", compiling=False, rows=10**4, threads=1, autocast=False, grad=True) == "vtnc"
+
+
+def test_model_training_step_under_cpu_bf16_autocast_takes_the_original_structure():
+    model = _model().train()
+    pinned = _model().train()
+    pinned.load_state_dict(model.state_dict())
+    pinned.layout = "nctv"
+    x = _input(model, n=4, t=16)  # 128 rows per joint on one thread: the internal layout without autocast
+    grads = []
+    for m in (model, pinned):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = m(x)
+        out.float().sum().backward()
+        grads.append([p.grad.clone() for p in m.parameters()])
+    assert f"{tuple(x.shape)} layout -> nctv" in dispatch_report(model)[""]
+    assert _choices(model) == 0  # no block chose an internal-layout kernel
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)  # the same standard ops as the pinned structure
+    model.zero_grad()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # no autograd: the internal layout
+        model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model.eval()(x)  # eval mode with autograd (saliency): not a training step either
+    assert _choices(model) > 0
