@@ -37,6 +37,7 @@ set with ``torch.set_num_threads`` and recorded. Prints a table and writes JSON 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -129,7 +130,7 @@ def make_train_step(module: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(x.device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+        with torch.autocast(x.device.type, dtype=autocast) if autocast else contextlib.nullcontext():
             logits = module(x)
         loss = F.cross_entropy(logits.float(), y)
         loss.backward()

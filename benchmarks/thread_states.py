@@ -93,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child(args.point, args.threads, args.calls)))
         return 0
-    variant = dict(item.split("=", 1) for item in args.env if "=" in item)
-    if len(variant) != len(args.env):
+    if any("=" not in item for item in args.env):
         p.error("--env takes KEY=VALUE")
+    variant = dict(item.split("=", 1) for item in args.env)
     envs = {"plain": {}, **({" ".join(args.env): variant} if variant else {})}
     cmd = [sys.executable, "-m", "benchmarks.thread_states", "--child", "--point", args.point,
            "--threads", str(args.threads), "--calls", str(args.calls)]
