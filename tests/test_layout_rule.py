@@ -7,12 +7,16 @@ from __future__ import annotations
 import pytest
 import torch
 
+import stgcn.models.layers
 import stgcn.ops.dispatch
+import stgcn.ops.layout
 from stgcn.errors import ConfigError
 from stgcn.inference.optimize import optimize_for_inference
 from stgcn.models.reference import baseline_from_stgcn
 from stgcn.models.stgcn import STGCN
-from stgcn.ops.dispatch import LAYOUTS, NCTV_MAX_ROWS, dispatch_report, layout_rule
+from stgcn.ops.dispatch import LAYOUTS, NCTV_MAX_ROWS, dispatch_report, layout_rule, pin_kernels
+from stgcn.ops.graph_conv import EdgeGraphConv
+from stgcn.ops.temporal_conv import TiledConv
 from tests.use_utils import assert_trains_like_baseline, small_model
 
 BLOCKS = ((8, 1), (8, 1), (16, 2), (16, 1), (24, 2))
@@ -147,24 +151,36 @@ def test_torch_compile_sees_one_graph_without_breaks():
         assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
 
 
-def test_rule_training_under_cpu_autocast_runs_the_original_structure():
+def test_rule_training_under_cpu_autocast_where_the_kernels_step_aside_runs_the_original_structure():
     assert layout_rule("cpu", compiling=False, rows=10**4, threads=1, autocast=True, grad=True) == "nctv"
     assert layout_rule("cpu", compiling=False, rows=10**4, threads=1, autocast=True, grad=False) == "vtnc"
     assert layout_rule("cpu", compiling=False, rows=10**4, threads=1, autocast=False, grad=True) == "vtnc"
+    # the kernels in bfloat16 themselves (native bfloat16 products): the internal layout, by the other rules
+    assert layout_rule("cpu", compiling=False, rows=10**4, threads=1, autocast=True, grad=True, lowp=True) == "vtnc"
+    assert layout_rule("cpu", compiling=False, rows=10, threads=2, autocast=True, grad=True, lowp=True) == "nctv"
+    assert layout_rule("cuda", compiling=False, rows=10**4, threads=1, autocast=True, grad=True, lowp=True) == "nctv"
 
 
-def test_model_training_step_under_cpu_bf16_autocast_takes_the_original_structure():
+def _autocast_grads(model: STGCN, x: torch.Tensor, autocast: bool = True) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        out = model(x)
+    out.float().sum().backward()
+    return out.float().detach(), [p.grad.clone() for p in model.parameters()]
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+def test_training_step_under_cpu_bf16_autocast_where_the_kernels_step_aside_takes_the_original_structure(
+        monkeypatch):
+    monkeypatch.setattr(stgcn.ops.layout, "native_bf16", lambda: False)  # a CPU without native bfloat16
     model = _model().train()
     pinned = _model().train()
     pinned.load_state_dict(model.state_dict())
     pinned.layout = "nctv"
     x = _input(model, n=4, t=16)  # 128 rows per joint on one thread: the internal layout without autocast
-    grads = []
-    for m in (model, pinned):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out = m(x)
-        out.float().sum().backward()
-        grads.append([p.grad.clone() for p in m.parameters()])
+    grads = [_autocast_grads(m, x)[1] for m in (model, pinned)]
     assert f"{tuple(x.shape)} layout -> nctv" in dispatch_report(model)[""]
     assert _choices(model) == 0  # no block chose an internal-layout kernel
     for a, b in zip(*grads, strict=True):
@@ -175,3 +191,45 @@ def test_model_training_step_under_cpu_bf16_autocast_takes_the_original_structur
     with torch.autocast("cpu", dtype=torch.bfloat16):
         model.eval()(x)  # eval mode with autograd (saliency): not a training step either
     assert _choices(model) > 0
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_training_step_under_cpu_bf16_autocast_with_native_bf16_runs_our_kernels_in_bf16(monkeypatch, native):
+    """On a CPU with native bfloat16 the per-pair and tiled kernels run in bfloat16 on the internal layout; the
+    gradients are as close to float32's as those of the original structure under the same autocast."""
+    if native and not stgcn.ops.layout.native_bf16():
+        pytest.skip("this CPU has no native bfloat16 products")
+    monkeypatch.setattr(stgcn.ops.layout, "native_bf16", lambda: native)  # False: emulated, still correct
+    ref_model = _model().train()
+    models = {name: _model().train() for name in ("ours", "original")}
+    for m in models.values():
+        m.load_state_dict(ref_model.state_dict())
+    models["ours"].layout, models["original"].layout = "vtnc", "nctv"
+    pin_kernels(models["ours"], temporal="tiled")  # at these few channels the rule would take the direct one
+    seen = []
+
+    def spy(kernel):
+        def apply(*args):
+            seen.append((kernel.__name__, args[0].dtype, args[1].dtype))
+            return kernel.apply(*args)
+        return apply
+
+    monkeypatch.setattr(stgcn.models.layers, "TiledConv", type("T", (), {"apply": spy(TiledConv)}))
+    monkeypatch.setattr(stgcn.models.layers, "EdgeGraphConv", type("E", (), {"apply": spy(EdgeGraphConv)}))
+    x = _input(ref_model, n=8, t=48)  # 768 rows per joint: the per-pair kernel by rule
+    ref_out, ref_grads = _autocast_grads(ref_model, x, autocast=False)
+    seen.clear()
+    (out, grads), (orig_out, orig_grads) = (_autocast_grads(m, x) for m in models.values())
+    expected = torch.bfloat16 if native else torch.float32
+    if native:  # both kernels ran on bfloat16 inputs and weights, in every block
+        assert sorted(set(seen)) == [("EdgeGraphConv", expected, expected), ("TiledConv", expected, expected)]
+        assert len(seen) == 2 * len(BLOCKS)
+    else:  # emulated bfloat16: our kernels step aside for standard ops under autocast
+        assert seen == []
+    assert out.dtype == torch.float32 and all(g.dtype == torch.float32 for g in grads)
+    assert _rel(out, ref_out) < 3 * _rel(orig_out, ref_out) + 1e-3
+    ours = sum(float((g - r).norm() ** 2) for g, r in zip(grads, ref_grads, strict=True)) ** 0.5
+    original = sum(float((g - r).norm() ** 2) for g, r in zip(orig_grads, ref_grads, strict=True)) ** 0.5
+    norm = sum(float(r.norm() ** 2) for r in ref_grads) ** 0.5
+    assert ours / norm < 2 * original / norm + 1e-3, (ours / norm, original / norm)
+    assert ours > 0  # bfloat16 did run: not float32's numbers

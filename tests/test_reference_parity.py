@@ -15,12 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import stgcn.inference.optimize
 import stgcn.models.layers
 import stgcn.models.stgcn
+import stgcn.ops.layout
 from stgcn.inference.optimize import FusedSTGCN, optimize_for_inference
 from stgcn.models.config import GraphConfig, STGCNConfig
 from stgcn.models.reference import BaselineSTGCN, baseline_from_stgcn, copy_weights
 from stgcn.models.stgcn import STGCN
+from stgcn.ops.dispatch import dispatch_report
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "st_gcn_kinetics"
 
@@ -148,6 +151,27 @@ def test_fused_bfloat16_is_close_but_opt_in():
     with torch.no_grad():
         out, ref = fused(x), model(x)
     assert out.dtype == torch.float32
+    assert (out - ref).abs().max() < 0.05 * ref.abs().max()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_fused_bfloat16_takes_the_tiled_convolution_only_where_the_cpu_multiplies_bfloat16(native, monkeypatch):
+    if native and not stgcn.ops.layout.native_bf16():
+        pytest.skip("this CPU has no native bfloat16 products")
+    monkeypatch.setattr(stgcn.inference.optimize, "native_bf16", lambda: native)
+    calls = []
+    tiled = stgcn.inference.optimize.tiled_temporal_conv
+    monkeypatch.setattr(stgcn.inference.optimize, "tiled_temporal_conv",
+                        lambda y, *args, **kwargs: calls.append(y.dtype) or tiled(y, *args, **kwargs))
+    model = _model().eval()
+    x = _input(model, n=2)
+    fused = optimize_for_inference(model, dtype=torch.bfloat16)
+    with torch.no_grad():
+        out, ref = fused(x), model(x)
+    temporal = {e.rsplit(" -> ", 1)[1] for entries in dispatch_report(fused).values() for e in entries
+                if "temporal" in e}
+    assert temporal == ({"tiled"} if native else set())  # the direct convolution is not a choice there
+    assert calls == ([torch.bfloat16] * len(model.blocks) if native else [])
     assert (out - ref).abs().max() < 0.05 * ref.abs().max()
 
 

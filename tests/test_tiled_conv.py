@@ -144,3 +144,31 @@ def test_tiled_cost_names_the_plans_tile_length_and_fewer_multiply_adds_than_dir
     length, macs = tiled_cost(9, stride, frames_out, 64, 64)
     assert length == plan.d_in.shape[1] and length % 2 == 0 and length <= 64
     assert 0 < macs < 9 * 64 * 64 * frames_out  # a direct convolution's multiply-adds per (joint, sample) row
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_bfloat16_forward_and_backward_are_about_as_close_as_direct_bfloat16_convolution(stride):
+    """The kernels run as they are in bfloat16 (the fused model's and the autocast training step's opt-in on CPUs
+    with native bfloat16): within a few times the error of oneDNN's direct bfloat16 convolution of float64."""
+    gen = torch.Generator().manual_seed(7 + stride)
+    w = torch.randn(32, 32, 9, dtype=torch.float64, generator=gen) / 9
+    x = torch.randn(5, 52, 4, 32, dtype=torch.float64, generator=gen, requires_grad=True)
+    wq = w.requires_grad_(True)
+    out = _direct(x, wq, None, stride)
+    g = torch.randn(out.shape, dtype=torch.float64, generator=gen)
+    want_gx, want_gw = torch.autograd.grad(out, (x, wq), g)
+    want = out.detach()
+    bf = torch.bfloat16
+    xb, wb, gb = x.detach().to(bf), w.detach().to(bf), g.to(bf)
+    plan = plan_temporal_conv(w.detach().float(), stride, 52, exact=False).to(bf)
+    with torch.no_grad():
+        y = tiled_temporal_conv(xb, plan)
+        direct = _direct(xb, wb, None, stride)
+    gx, gw, _ = tiled_conv_backward(xb, gb, wb, plan, needs=(True, True, False))
+    assert y.dtype == gx.dtype == gw.dtype == bf
+
+    def rel(a, b):
+        return float((a.double() - b).norm() / b.norm())
+
+    assert rel(y, want) < max(3 * rel(direct, want), 0.02), (rel(y, want), rel(direct, want))
+    assert rel(gx, want_gx) < 0.03 and rel(gw, want_gw) < 0.03, (rel(gx, want_gx), rel(gw, want_gw))

@@ -37,7 +37,7 @@ from stgcn.ops.graph_conv import (
     project_first_matrix,
     project_then_mix,
 )
-from stgcn.ops.layout import as_image, autocast_on, from_image, from_vtnc, plain_ops, to_vtnc
+from stgcn.ops.layout import as_image, autocast_on, from_image, from_vtnc, kernel_dtype, plain_ops, to_vtnc
 from stgcn.ops.temporal_conv import BNReLUConv, TiledConv, bn_train_args, conv_forward
 from stgcn.ops.tiled_conv import TiledConvPlan, plan_temporal_conv
 
@@ -152,13 +152,15 @@ class GraphConv(nn.Module):
         """Which kernel runs, and the joint pairs for the per-pair kernels (else empty).
 
         ``"pairs"`` (:class:`EdgeGraphConv`, training), ``"pairs-ops"`` (:func:`edge_conv` from standard ops,
-        under autocast), ``"pairs-inplace"`` (:func:`edge_conv` into fresh memory, inference),
+        under autocast where the kernels step aside: :func:`~stgcn.ops.layout.kernel_dtype`),
+        ``"pairs-inplace"`` (:func:`edge_conv` into fresh memory, inference),
         ``"pairs-batched"`` (:class:`RoundsGraphConv` / :func:`rounds_conv`), ``"mix-first-recompute"``
         (:class:`MixFirstGraphConv`), ``"mix-first"`` (:func:`mix_then_project`), ``"project-first"``
         (:func:`project_then_mix`).
         """
         k, v = self.num_partitions, h.shape[0]
         autocast = autocast_on(h.device.type)
+        standard = autocast and kernel_dtype(h.device.type) is None  # our kernels step aside for standard ops
         plain = plain_ops()
         edges = self._graph(A)[0] if not plain else ((), ())
         sparse = 0 < len(edges[0]) <= 2 * k * v
@@ -179,21 +181,23 @@ class GraphConv(nn.Module):
                             rule, candidates)
             if kernel.startswith("pairs") and not edges[0]:
                 kernel = "mix-first"
-        if kernel == "pairs-batched" and autocast:
+        if kernel == "pairs-batched" and standard:
             kernel = "pairs"
         if kernel == "pairs":
-            return ("pairs" if grad and not autocast else "pairs-ops" if grad or autocast else "pairs-inplace"), edges
-        if kernel == "mix-first" and grad and self.memory_mode == "recompute" and not autocast:
+            return ("pairs" if grad and not standard else "pairs-ops" if grad or standard else "pairs-inplace"), edges
+        if kernel == "mix-first" and grad and self.memory_mode == "recompute" and not standard:
             return "mix-first-recompute", ((), ())
         return kernel, edges if kernel == "pairs-batched" else ((), ())
 
-    def _weights(self, A: torch.Tensor, grad: bool, edges: Edges) -> dict[str, torch.Tensor]:
+    def _weights(self, A: torch.Tensor, grad: bool, edges: Edges,
+                 dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
         """Mixing ``a`` (K, V, W), ``wk`` (K, C_in, C_out), mixed ``bias`` (W, C_out) and the pair weights
-        ``edge`` (E, C_in, C_out); without autograd kept until a weight changes (keyed on versions)."""
+        ``edge`` (E, C_in, C_out), computed in the parameters' dtype and cast to ``dtype`` if given; without
+        autograd kept until a weight changes (keyed on versions)."""
         key = None
         if not grad:
             tensors = (A, self.edge_importance, self.conv.weight, self.conv.bias)
-            key = tuple((t.data_ptr(), t._version) for t in tensors if t is not None) + (edges[0],)
+            key = tuple((t.data_ptr(), t._version) for t in tensors if t is not None) + (edges[0], dtype)
             if self._weight_cache is not None and self._weight_cache[0] == key:
                 return self._weight_cache[1]
         k, c_out, c_in = self.num_partitions, self.out_channels, self.conv.in_channels
@@ -206,14 +210,30 @@ class GraphConv(nn.Module):
             out["edge"] = edge_weights(a, wk, *edges)
         if key is not None:
             out["wk"] = wk.contiguous()
+        if dtype is not None:
+            out = {name: t.to(dtype) for name, t in out.items()}
+        if key is not None:
             self._weight_cache = (key, out)
         return out
 
     def _run(self, h: torch.Tensor, A: torch.Tensor, path: str, grad: bool, edges: Edges) -> torch.Tensor:
-        """The graph convolution by ``path`` (see :meth:`_path`). Shape: h (V, T, N, C_in) -> (V, T, N, C_out)."""
+        """The graph convolution by ``path`` (see :meth:`_path`); under autocast with a kernel dtype
+        (:func:`~stgcn.ops.layout.kernel_dtype`) on inputs and weights cast to it, with autocast off.
+
+        Shape:
+            h: (V, T, N, C_in); output: (V, T, N, C_out).
+        """
+        dtype = kernel_dtype(h.device.type)
+        if dtype is None:
+            return self._compute(h, A, path, grad, edges)
+        with torch.autocast(h.device.type, enabled=False):
+            return self._compute(h.to(dtype), A, path, grad, edges, dtype)
+
+    def _compute(self, h: torch.Tensor, A: torch.Tensor, path: str, grad: bool, edges: Edges,
+                 dtype: torch.dtype | None = None) -> torch.Tensor:
         v, t, n, c_in = h.shape
         c_out = self.out_channels
-        wts = self._weights(A, grad, edges if path.startswith("pairs") else ((), ()))
+        wts = self._weights(A, grad, edges if path.startswith("pairs") else ((), ()), dtype)
         a, wk, bias = wts["a"], wts["wk"], wts.get("bias")
         src, dst = edges
         h3 = h.view(v, t * n, c_in)  # (V, B, C_in) with B = T*N
@@ -308,13 +328,16 @@ class TemporalConv(nn.Module):
         """The modules in order on the original layout (standard ops). Shape: x (N, C, T, V) -> (N, C, T', V)."""
         return self.dropout(self.bn2(self.conv(F.relu(self.bn1(x)))))
 
-    def _plan(self, frames: int, grad: bool) -> TiledConvPlan:
-        """The tiled plan for ``frames`` input frames; without autograd kept until the weight changes."""
+    def _plan(self, frames: int, grad: bool, dtype: torch.dtype | None = None) -> TiledConvPlan:
+        """The tiled plan for ``frames`` input frames, made in the weight's dtype and cast to ``dtype`` if given;
+        without autograd kept until the weight changes."""
         w = self.conv.weight
-        key = (w.data_ptr(), w._version, w.dtype, frames)
+        key = (w.data_ptr(), w._version, w.dtype, frames, dtype)
         if not grad and self._plan_cache is not None and self._plan_cache[0] == key:
             return self._plan_cache[1]
         plan = plan_temporal_conv(w[..., 0], self.conv.stride[0], frames, exact=False)
+        if dtype is not None:
+            plan = plan.to(dtype)
         if not grad:
             self._plan_cache = (key, plan)
         return plan
@@ -327,19 +350,22 @@ class TemporalConv(nn.Module):
         ``self.conv``).
         """
         autocast = autocast_on(x.device.type)
+        lowp = kernel_dtype(x.device.type)  # under autocast: the tiled kernel in this dtype, or standard ops
         grad = torch.is_grad_enabled() and (x.requires_grad or self.conv.weight.requires_grad)
         kernel = "direct"
-        if (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not autocast
+        dtypes = (torch.float32, torch.float64) if lowp is None else (torch.float32, lowp)
+        if (x.device.type == "cpu" and x.dtype in dtypes and (lowp is not None or not autocast)
                 and not plain_ops() and x.is_contiguous(memory_format=torch.channels_last)):
             pin = "direct" if not self.tiled else check_kernel(self.temporal_kernel, TEMPORAL_KERNELS, "temporal")
             v, c, t, n = x.shape
             stride = self.conv.stride[0]
             rule = "tiled" if -(-t // stride) * n >= tiled_min_rows(grad, c) else "direct"
             flops = 2.0 * v * t * n * c * c * self.conv.kernel_size[0] / stride
-            tune = self.dispatch == "auto" and not grad and not self.training and flops >= AUTOTUNE_MIN_FLOPS
+            tune = (self.dispatch == "auto" and not grad and not self.training and not autocast
+                    and flops >= AUTOTUNE_MIN_FLOPS)
             candidates = functools.partial(self._candidates, x) if tune else None
-            kernel = choose(self.kernel_cache, shape_key(x, grad), pin, rule, candidates)
-        plan = self._plan(x.shape[2], grad) if kernel == "tiled" else None
+            kernel = choose(self.kernel_cache, shape_key(x, grad, lowp), pin, rule, candidates)
+        plan = self._plan(x.shape[2], grad, lowp) if kernel == "tiled" else None
         bn = self.bn1
         if (self.memory_mode == "recompute" and bn.training and bn.affine and torch.is_grad_enabled()
                 and not autocast and x.numel() * x.element_size() >= RECOMPUTE_MIN_BYTES):
@@ -364,7 +390,13 @@ class TemporalConv(nn.Module):
             y = BNReLUConv.apply(x, bn.weight, bn.bias, conv.weight, conv.bias, running_mean, running_var,
                                  momentum, bn.eps, conv.stride, conv.padding, plan)
         elif kernel == "tiled":
-            y = TiledConv.apply(F.relu(bn(x)), conv.weight, conv.bias, conv.stride[0], plan)
+            r, dtype = F.relu(bn(x)), kernel_dtype(x.device.type)
+            if dtype is None:
+                y = TiledConv.apply(r, conv.weight, conv.bias, conv.stride[0], plan)
+            else:  # under autocast: the kernel on inputs and weights cast to its dtype
+                bias = None if conv.bias is None else conv.bias.to(dtype)
+                with torch.autocast(x.device.type, enabled=False):
+                    y = TiledConv.apply(r.to(dtype), conv.weight.to(dtype), bias, conv.stride[0], plan)
         else:
             y = conv(F.relu(bn(x)))
         return self.dropout(self.bn2(y))

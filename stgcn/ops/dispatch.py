@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from stgcn.errors import ConfigError
-from stgcn.ops.layout import autocast_on, is_compiling, plain_ops
+from stgcn.ops.layout import autocast_on, is_compiling, kernel_dtype, plain_ops
 
 __all__ = ["GRAPH_KERNELS", "TEMPORAL_KERNELS", "DISPATCH_MODES", "AUTOTUNE_MIN_FLOPS", "AUTOTUNE_REPEATS",
            "AUTOTUNE_MARGIN", "KernelCache", "check_kernel", "check_mode", "check_layout", "LayoutPin",
@@ -124,7 +124,7 @@ def shape_key(x: torch.Tensor, *extra: object) -> tuple:
 
 
 def layout_rule(device_type: str, *, compiling: bool, rows: int | None = None, threads: int | None = None,
-                autocast: bool = False, grad: bool = False) -> str:
+                autocast: bool = False, grad: bool = False, lowp: bool = False) -> str:
     """The activation layout (one of :data:`LAYOUTS`), the first choice a forward pass of
     :class:`~stgcn.models.stgcn.STGCN` or :class:`~stgcn.inference.optimize.FusedSTGCN` makes, before any kernel:
     ``"vtnc"`` (the internal layout and the kernels this module chooses among) or ``"nctv"`` (the original
@@ -146,13 +146,17 @@ def layout_rule(device_type: str, *, compiling: bool, rows: int | None = None, t
       1.13-1.14x, one Kinetics clip 1.39x against 1.11x, one NTU clip 1.81x against 1.15x). A training step on
       4-8 NW-UCLA clips (208-416 rows) was at parity either way (0.94-0.98x), on 16 clips 1.25x internal
       against 0.96x original.
-    - On CPU, training under bfloat16 autocast (``train.cpu_bf16``; ``grad``: a training-mode forward pass with
-      autograd): ``"nctv"``. Autocast does not cover the internal layout's in-place products and custom
-      autograd functions, so it runs standard ops on its layout, where oneDNN's bfloat16 convolutions of the
-      original structure are faster: a training step on one thread (AVX512-BF16 host, ratios to the baseline
-      under the same autocast, median of 3 interleaved rounds) NW-UCLA (16, 3, 52, 20, 1) 0.72x internal against
-      0.98x original, the 2-D recipe's (16, 3, 100, 17, 2) 0.96x against 1.00x. Inference under autocast keeps
-      the rule below (internal 1.15x and 1.30x at those batches; one 150-frame window 0.85x against 1.00x).
+    - On CPU, training under autocast (``train.cpu_bf16``; ``grad``: a training-mode forward pass with
+      autograd) where the hand-written kernels step aside (``lowp`` False: autocast to float16, or a CPU
+      without native bfloat16, :func:`~stgcn.ops.layout.kernel_dtype`): ``"nctv"``. Autocast does not cover
+      the internal layout's in-place products and custom autograd functions, so there it runs standard ops on
+      its layout, where oneDNN's convolutions of the original structure are faster: a training step on one
+      thread (ratios to the baseline under the same autocast, median of 3 interleaved rounds) NW-UCLA
+      (16, 3, 52, 20, 1) 0.72x internal against 0.98x original, the 2-D recipe's (16, 3, 100, 17, 2) 0.96x
+      against 1.00x. Where the kernels run in bfloat16 themselves (``lowp``: autocast to bfloat16 on a CPU
+      with AVX512-BF16 or AMX) the rule below applies: a training step on one thread of such a host (ratios to
+      the float32 baseline, median of 3 interleaved rounds) NW-UCLA batch 16 2.35x internal against 1.95x
+      original, the 2-D recipe's batch 16 2.88x against 1.97x.
     - Otherwise (CPU, one thread, or enough rows): ``"vtnc"``.
 
     Args:
@@ -162,8 +166,10 @@ def layout_rule(device_type: str, *, compiling: bool, rows: int | None = None, t
         threads: The thread count (None: ``torch.get_num_threads()``).
         autocast: Whether autocast is on for ``device_type``.
         grad: Whether the forward pass is a training step (training mode, autograd on).
+        lowp: Whether, under autocast, the hand-written kernels run in a lower precision themselves
+            (:func:`~stgcn.ops.layout.kernel_dtype` is not None).
     """
-    if device_type != "cpu" or compiling or (autocast and grad):
+    if device_type != "cpu" or compiling or (autocast and grad and not lowp):
         return "nctv"
     threads = torch.get_num_threads() if threads is None else threads
     if threads > 1 and rows is not None and rows < NCTV_MAX_ROWS:
@@ -183,7 +189,7 @@ def choose_layout(cache: KernelCache, pin: str | None, x: torch.Tensor, rows: in
         return pin
     compiling = is_compiling()
     layout = layout_rule(x.device.type, compiling=compiling, rows=rows, autocast=autocast_on(x.device.type),
-                         grad=training and torch.is_grad_enabled())
+                         grad=training and torch.is_grad_enabled(), lowp=kernel_dtype(x.device.type) is not None)
     if not compiling:
         cache.choices[shape_key(x, "layout")] = layout
     return layout
