@@ -14,7 +14,7 @@ rounds of inference (eval, no grad: ``baseline`` = :mod:`stgcn.models.reference`
 opt-in ``dtype=torch.bfloat16``, whose logits differ: the JSON has every model's largest logit difference and
 top-1 agreement with the baseline) and, where the point has a training batch, of a
 training step (forward, cross-entropy, backward, SGD with momentum; ``baseline`` and ``stgcn``; with
-``--train-bf16`` also both under bfloat16 autocast, and ours with the internal layout pinned). Figures:
+``--train-bf16`` also both under bfloat16 autocast, and ours with either layout pinned). Figures:
 clips/s median [min-max], each a ratio to the baseline of the same round (median and min-max of the
 per-round ratios), and the kernels each block chose (:func:`stgcn.ops.dispatch.dispatch_report`). Logits are
 checked against the baseline first. ``--kernels`` adds, per named graph kernel, ``stgcn[kernel]`` and
@@ -132,7 +132,7 @@ def run_point(name: str, args: argparse.Namespace) -> dict[str, Any]:
         if args.train_bf16:  # bfloat16 autocast (train.cpu_bf16): both structures, and ours with its layout pinned
             bf16 = torch.bfloat16
             steps["baseline-bf16"] = make_train_step(baseline_from_stgcn(model).train(), x, y, autocast=bf16)
-            for impl, pin in (("stgcn-bf16", None), ("stgcn-bf16[vtnc]", "vtnc")):
+            for impl, pin in (("stgcn-bf16", None), ("stgcn-bf16[vtnc]", "vtnc"), ("stgcn-bf16[nctv]", "nctv")):
                 trained[impl] = copy.deepcopy(model).train()
                 trained[impl].layout = pin
                 steps[impl] = make_train_step(trained[impl], x, y, autocast=bf16)
@@ -216,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also time the opt-in bfloat16 fused model (stgcn-fused-bf16; not the same numbers)")
     p.add_argument("--train-bf16", action="store_true",
                    help="also time training steps under bfloat16 autocast (train.cpu_bf16): baseline-bf16, "
-                        "stgcn-bf16 and stgcn-bf16[vtnc] (the internal layout pinned); ratios to the float32 baseline")
+                        "stgcn-bf16 (the rule), stgcn-bf16[vtnc] and stgcn-bf16[nctv] (either layout pinned); "
+                        "ratios to the float32 baseline")
     p.add_argument("--allocator", choices=ALLOCATORS, default="default",
                    help="keep: glibc keeps freed memory (no fresh pages per call; benchmarks.allocator)")
     p.add_argument("--seed", type=int, default=0)

@@ -14,8 +14,15 @@ from stgcn.errors import ConfigError
 from stgcn.inference.optimize import optimize_for_inference
 from stgcn.models.reference import baseline_from_stgcn
 from stgcn.models.stgcn import STGCN
-from stgcn.ops.dispatch import LAYOUTS, NCTV_MAX_ROWS, dispatch_report, layout_rule, pin_kernels
-from stgcn.ops.graph_conv import EdgeGraphConv
+from stgcn.ops.dispatch import (
+    LAYOUTS,
+    LOWP_TRAIN_MIN_WORK,
+    NCTV_MAX_ROWS,
+    dispatch_report,
+    layout_rule,
+    pin_kernels,
+)
+from stgcn.ops.graph_conv import EdgeGraphConv, MixFirstGraphConv
 from stgcn.ops.temporal_conv import TiledConv
 from tests.use_utils import assert_trains_like_baseline, small_model
 
@@ -159,6 +166,15 @@ def test_rule_training_under_cpu_autocast_where_the_kernels_step_aside_runs_the_
     assert layout_rule("cpu", compiling=False, rows=10**4, threads=1, autocast=True, grad=True, lowp=True) == "vtnc"
     assert layout_rule("cpu", compiling=False, rows=10, threads=2, autocast=True, grad=True, lowp=True) == "nctv"
     assert layout_rule("cuda", compiling=False, rows=10**4, threads=1, autocast=True, grad=True, lowp=True) == "nctv"
+    # ... for inputs wide enough for the tiled convolution: rows x the first block's channels
+    assert LOWP_TRAIN_MIN_WORK == 20000
+    for rows, channels, layout in ((512, 64, "vtnc"), (832, 32, "vtnc"), (512, 32, "nctv"), (832, 16, "nctv"),
+                                   (512, None, "vtnc")):
+        assert layout_rule("cpu", compiling=False, rows=rows, threads=1, autocast=True, grad=True, lowp=True,
+                           channels=channels) == layout
+    assert layout_rule("cpu", compiling=False, rows=512, threads=1, autocast=True, grad=False, lowp=True,
+                       channels=16) == "vtnc"  # inference under autocast: the other rules
+    assert layout_rule("cpu", compiling=False, rows=512, threads=1, grad=True, channels=16) == "vtnc"  # no autocast
 
 
 def _autocast_grads(model: STGCN, x: torch.Tensor, autocast: bool = True) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -194,12 +210,15 @@ def test_training_step_under_cpu_bf16_autocast_where_the_kernels_step_aside_take
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_training_step_under_cpu_bf16_autocast_with_native_bf16_runs_our_kernels_in_bf16(monkeypatch, native):
-    """On a CPU with native bfloat16 the per-pair and tiled kernels run in bfloat16 on the internal layout; the
-    gradients are as close to float32's as those of the original structure under the same autocast."""
+@pytest.mark.parametrize(("n", "t", "graph_kernel"), [(8, 48, EdgeGraphConv), (2, 8, MixFirstGraphConv)])
+def test_training_step_under_cpu_bf16_autocast_with_native_bf16_runs_our_kernels_in_bf16(monkeypatch, native, n, t,
+                                                                                         graph_kernel):
+    """On a CPU with native bfloat16 the graph-convolution (per pair: 768 rows per joint; mixing first: 32 rows)
+    and tiled kernels run in bfloat16 on the internal layout; the gradients are as close to float32's as those
+    of the original structure under the same autocast. Without native bfloat16 the kernels step aside."""
     if native and not stgcn.ops.layout.native_bf16():
         pytest.skip("this CPU has no native bfloat16 products")
-    monkeypatch.setattr(stgcn.ops.layout, "native_bf16", lambda: native)  # False: emulated, still correct
+    monkeypatch.setattr(stgcn.ops.layout, "native_bf16", lambda: native)
     ref_model = _model().train()
     models = {name: _model().train() for name in ("ours", "original")}
     for m in models.values():
@@ -210,26 +229,36 @@ def test_training_step_under_cpu_bf16_autocast_with_native_bf16_runs_our_kernels
 
     def spy(kernel):
         def apply(*args):
-            seen.append((kernel.__name__, args[0].dtype, args[1].dtype))
+            seen.append((kernel.__name__, args[0].dtype, args[-1].dtype if kernel is MixFirstGraphConv
+                         else args[1].dtype))
             return kernel.apply(*args)
-        return apply
+        return type(kernel.__name__, (), {"apply": staticmethod(apply)})
 
-    monkeypatch.setattr(stgcn.models.layers, "TiledConv", type("T", (), {"apply": spy(TiledConv)}))
-    monkeypatch.setattr(stgcn.models.layers, "EdgeGraphConv", type("E", (), {"apply": spy(EdgeGraphConv)}))
-    x = _input(ref_model, n=8, t=48)  # 768 rows per joint: the per-pair kernel by rule
+    for kernel in (TiledConv, EdgeGraphConv, MixFirstGraphConv):
+        monkeypatch.setattr(stgcn.models.layers, kernel.__name__, spy(kernel))
+    x = _input(ref_model, n=n, t=t)
     ref_out, ref_grads = _autocast_grads(ref_model, x, autocast=False)
     seen.clear()
     (out, grads), (orig_out, orig_grads) = (_autocast_grads(m, x) for m in models.values())
-    expected = torch.bfloat16 if native else torch.float32
-    if native:  # both kernels ran on bfloat16 inputs and weights, in every block
-        assert sorted(set(seen)) == [("EdgeGraphConv", expected, expected), ("TiledConv", expected, expected)]
+    bf16 = torch.bfloat16
+    if native:  # the kernels ran on bfloat16 inputs and weights, in every block
+        assert sorted(set(seen)) == sorted({(graph_kernel.__name__, bf16, bf16), ("TiledConv", bf16, bf16)})
         assert len(seen) == 2 * len(BLOCKS)
     else:  # emulated bfloat16: our kernels step aside for standard ops under autocast
         assert seen == []
-    assert out.dtype == torch.float32 and all(g.dtype == torch.float32 for g in grads)
+    assert all(g.dtype == torch.float32 for g in grads)  # the parameters' gradients, as autocast gives them
     assert _rel(out, ref_out) < 3 * _rel(orig_out, ref_out) + 1e-3
     ours = sum(float((g - r).norm() ** 2) for g, r in zip(grads, ref_grads, strict=True)) ** 0.5
     original = sum(float((g - r).norm() ** 2) for g, r in zip(orig_grads, ref_grads, strict=True)) ** 0.5
     norm = sum(float(r.norm() ** 2) for r in ref_grads) ** 0.5
-    assert ours / norm < 2 * original / norm + 1e-3, (ours / norm, original / norm)
-    assert ours > 0  # bfloat16 did run: not float32's numbers
+    assert 0 < ours / norm < 2 * original / norm + 1e-3, (ours / norm, original / norm)
+
+
+def test_training_under_bf16_autocast_with_native_bf16_takes_our_layout_only_for_wide_enough_inputs(monkeypatch):
+    monkeypatch.setattr(stgcn.ops.layout, "native_bf16", lambda: True)  # the rule only: runs on any CPU
+    model = _model().train()  # first block: 8 channels
+    for n, t, layout in ((4, 16, "nctv"), (16, 128, "vtnc")):  # 128 and 4,096 rows per joint, x 8 channels
+        x = _input(model, n=n, t=t)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model(x).float().sum().backward()
+        assert f"{tuple(x.shape)} layout -> {layout}" in dispatch_report(model)[""]

@@ -6,7 +6,16 @@ import warnings
 
 import torch
 
-from stgcn.ops.layout import as_image, autocast_on, from_image, from_vtnc, plain_ops, to_vtnc
+from stgcn.ops.layout import (
+    as_image,
+    autocast_on,
+    from_image,
+    from_vtnc,
+    kernel_dtype,
+    native_bf16,
+    plain_ops,
+    to_vtnc,
+)
 
 
 def test_round_trips_and_views():
@@ -44,3 +53,17 @@ def test_autocast_on():
     assert not autocast_on("cpu")
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert autocast_on("cpu")
+
+
+def test_kernel_dtype_is_bfloat16_only_under_cpu_bfloat16_autocast_on_a_cpu_that_multiplies_it(monkeypatch):
+    import stgcn.ops.layout
+
+    for native in (True, False):
+        monkeypatch.setattr(stgcn.ops.layout, "native_bf16", lambda native=native: native)
+        assert kernel_dtype("cpu") is None  # no autocast: the kernels run in their inputs' dtype
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert kernel_dtype("cpu") == (torch.bfloat16 if native else None)
+            assert kernel_dtype("cuda") is None
+        with torch.autocast("cpu", dtype=torch.float16):
+            assert kernel_dtype("cpu") is None  # float16 on a CPU: standard ops under autocast
+    assert isinstance(native_bf16(), bool)

@@ -164,7 +164,9 @@ class RunConfig:
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``. Under torchrun ``cuda`` means
             the process's local GPU.
         amp: Mixed precision on CUDA: ``none``, ``bf16`` or ``fp16`` (with a gradient scaler). Ignored on CPU.
-        cpu_bf16: bf16 autocast when training on CPU.
+        cpu_bf16: bf16 autocast when training on CPU (not the same numbers: an opt-in). Fast where the CPU
+            multiplies bfloat16 natively (AVX512-BF16, AMX), where the model's own kernels run in bfloat16;
+            elsewhere bfloat16 is emulated and slower than float32.
         compile: Wrap the model in ``torch.compile``.
         cudnn_benchmark: On CUDA, let cuDNN time its convolution algorithms once per input shape and keep the
             fastest (``torch.backends.cudnn.benchmark``; MMAction2's ``cudnn_benchmark``): faster for the fixed

@@ -162,7 +162,7 @@ class STGCN(LayoutPin, nn.Module):
             ``"nctv"`` (the original structure: (N*M, C, T, V) tensors and standard ops, the 1x1 convolution and
             an einsum; memory_mode ``"recompute"`` then stores everything, ``"checkpoint"`` still applies).
             ``None`` (default): :func:`stgcn.ops.dispatch.layout_rule` (the internal layout on CPU, except for
-            short inputs on several threads and for training under bfloat16 autocast; the original on GPUs,
+            short inputs on several threads and for some training steps under CPU autocast; the original on GPUs,
             where cuDNN and cuBLAS run it faster, and under ``torch.compile``). The choices taken are in
             ``layout_cache`` (``dispatch_report``).
 
@@ -230,7 +230,9 @@ class STGCN(LayoutPin, nn.Module):
         if chunk is not None and not self.training and x.shape[0] > chunk:
             return torch.cat([self.forward_features(part) for part in x.split(chunk)])
         n, c, t, v, m = x.shape
-        original = choose_layout(self.layout_cache, self.layout, x, rows=t * n * m, training=self.training) == "nctv"
+        width = self.blocks[0].gcn.out_channels if len(self.blocks) else None
+        original = choose_layout(self.layout_cache, self.layout, x, rows=t * n * m, training=self.training,
+                                 channels=width) == "nctv"
         x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)  # (N*M, V*C, T): data BN per person
         x = self.data_bn(x)
         checkpoint = self.memory_mode == "checkpoint" and self.training and torch.is_grad_enabled()

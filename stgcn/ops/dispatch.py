@@ -39,7 +39,7 @@ __all__ = ["GRAPH_KERNELS", "TEMPORAL_KERNELS", "DISPATCH_MODES", "AUTOTUNE_MIN_
            "AUTOTUNE_MARGIN", "KernelCache", "check_kernel", "check_mode", "check_layout", "LayoutPin",
            "time_candidates", "choose",
            "pin_kernels", "set_dispatch", "dispatch_report", "shape_key", "graph_kernel_rule",
-           "TRAIN_PAIRS_MIN_ROWS", "INFERENCE_PAIRS_MIN_ROWS", "NCTV_MAX_ROWS", "LAYOUTS",
+           "TRAIN_PAIRS_MIN_ROWS", "INFERENCE_PAIRS_MIN_ROWS", "NCTV_MAX_ROWS", "LOWP_TRAIN_MIN_WORK", "LAYOUTS",
            "layout_rule", "choose_layout"]
 
 GRAPH_KERNELS = ("pairs", "pairs-batched", "mix-first", "project-first")
@@ -58,6 +58,10 @@ TRAIN_PAIRS_MIN_ROWS = 192
 INFERENCE_PAIRS_MIN_ROWS = 128
 # On several CPU threads, inputs with fewer (frame, sample) rows per joint run the original structure (layout_rule).
 NCTV_MAX_ROWS = 192
+# Training under bfloat16 autocast with our kernels in bfloat16 (layout_rule's lowp): the internal layout from this
+# many (frame, sample) rows per joint x the first block's channels, the original structure below
+# (benchmarks/results/bf16_widths.json: the original faster at 16,384, ours at 26,624 and above).
+LOWP_TRAIN_MIN_WORK = 20000
 
 Timer = Callable[[], float]
 
@@ -124,7 +128,7 @@ def shape_key(x: torch.Tensor, *extra: object) -> tuple:
 
 
 def layout_rule(device_type: str, *, compiling: bool, rows: int | None = None, threads: int | None = None,
-                autocast: bool = False, grad: bool = False, lowp: bool = False) -> str:
+                autocast: bool = False, grad: bool = False, lowp: bool = False, channels: int | None = None) -> str:
     """The activation layout (one of :data:`LAYOUTS`), the first choice a forward pass of
     :class:`~stgcn.models.stgcn.STGCN` or :class:`~stgcn.inference.optimize.FusedSTGCN` makes, before any kernel:
     ``"vtnc"`` (the internal layout and the kernels this module chooses among) or ``"nctv"`` (the original
@@ -154,9 +158,14 @@ def layout_rule(device_type: str, *, compiling: bool, rows: int | None = None, t
       thread (ratios to the baseline under the same autocast, median of 3 interleaved rounds) NW-UCLA
       (16, 3, 52, 20, 1) 0.72x internal against 0.98x original, the 2-D recipe's (16, 3, 100, 17, 2) 0.96x
       against 1.00x. Where the kernels run in bfloat16 themselves (``lowp``: autocast to bfloat16 on a CPU
-      with AVX512-BF16 or AMX) the rule below applies: a training step on one thread of such a host (ratios to
-      the float32 baseline, median of 3 interleaved rounds) NW-UCLA batch 16 2.35x internal against 1.95x
-      original, the 2-D recipe's batch 16 2.88x against 1.97x.
+      with AVX512-BF16 or AMX): ``"nctv"`` below :data:`LOWP_TRAIN_MIN_WORK` rows x ``channels`` (the first
+      block's), else the rule below: narrow or short inputs do better on oneDNN's bfloat16 convolutions. A
+      training step on one thread of such a host (``python -m benchmarks.bf16_widths``; ratios to the float32
+      baseline, median of 5 interleaved rounds), internal against original, NW-UCLA clips at batch 16: full
+      width (64 channels first) 2.01x against 1.93x at 32 frames (512 rows: 32,768), 2.22x against 1.93x at
+      52; half width 1.72x against 1.79x at 32 frames (16,384), 1.94x against 1.79x at 52 (26,624); the
+      small-dataset recipe's quarter width 1.17x against 1.64x at 32 frames (8,192), 1.45x against 1.72x at 52.
+      The grid's NW-UCLA batch 16: 2.35x against 1.93x; the 2-D recipe's batch 16: 3.31x against 2.14x.
     - Otherwise (CPU, one thread, or enough rows): ``"vtnc"``.
 
     Args:
@@ -168,8 +177,11 @@ def layout_rule(device_type: str, *, compiling: bool, rows: int | None = None, t
         grad: Whether the forward pass is a training step (training mode, autograd on).
         lowp: Whether, under autocast, the hand-written kernels run in a lower precision themselves
             (:func:`~stgcn.ops.layout.kernel_dtype` is not None).
+        channels: The first block's output channels (None: not known, taken as wide enough).
     """
     if device_type != "cpu" or compiling or (autocast and grad and not lowp):
+        return "nctv"
+    if autocast and grad and rows is not None and channels is not None and rows * channels < LOWP_TRAIN_MIN_WORK:
         return "nctv"
     threads = torch.get_num_threads() if threads is None else threads
     if threads > 1 and rows is not None and rows < NCTV_MAX_ROWS:
@@ -177,10 +189,12 @@ def layout_rule(device_type: str, *, compiling: bool, rows: int | None = None, t
     return "vtnc"
 
 
-def choose_layout(cache: KernelCache, pin: str | None, x: torch.Tensor, rows: int, training: bool = False) -> str:
+def choose_layout(cache: KernelCache, pin: str | None, x: torch.Tensor, rows: int, training: bool = False,
+                  channels: int | None = None) -> str:
     """The layout of a model's forward pass: the pin (the model's ``layout``), else :func:`layout_rule`,
     recorded in ``cache`` for :func:`dispatch_report` (not while compiling, where the rule is re-evaluated).
-    ``training``: the model is in training mode (with autograd on, a training step).
+    ``training``: the model is in training mode (with autograd on, a training step); ``channels``: its first
+    block's output channels.
 
     Shape:
         x: the model's input (N, C, T, V, M); ``rows`` its T * N * M.
@@ -189,7 +203,8 @@ def choose_layout(cache: KernelCache, pin: str | None, x: torch.Tensor, rows: in
         return pin
     compiling = is_compiling()
     layout = layout_rule(x.device.type, compiling=compiling, rows=rows, autocast=autocast_on(x.device.type),
-                         grad=training and torch.is_grad_enabled(), lowp=kernel_dtype(x.device.type) is not None)
+                         grad=training and torch.is_grad_enabled(), lowp=kernel_dtype(x.device.type) is not None,
+                         channels=channels)
     if not compiling:
         cache.choices[shape_key(x, "layout")] = layout
     return layout
