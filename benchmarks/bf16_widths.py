@@ -51,14 +51,13 @@ def run_shape(width: str, frames: int, args: argparse.Namespace) -> dict[str, An
     steps = {"baseline": make_train_step(baseline_from_stgcn(model).train(), x, y),
              "stgcn": make_train_step(copy.deepcopy(model), x, y),
              "baseline-bf16": make_train_step(baseline_from_stgcn(model).train(), x, y, autocast=bf16)}
-    rule = copy.deepcopy(model)
-    for impl, module in (("stgcn-bf16", rule), ("stgcn-bf16[vtnc]", None), ("stgcn-bf16[nctv]", None)):
-        if module is None:
-            module = copy.deepcopy(model)
-            module.layout = impl[-5:-1]
-        steps[impl] = make_train_step(module, x, y, autocast=bf16)
+    modules = {}
+    for impl, pin in (("stgcn-bf16", None), ("stgcn-bf16[vtnc]", "vtnc"), ("stgcn-bf16[nctv]", "nctv")):
+        modules[impl] = copy.deepcopy(model)
+        modules[impl].layout = pin
+        steps[impl] = make_train_step(modules[impl], x, y, autocast=bf16)
     timings = time_interleaved(steps, args.batch, args.repeats, args.warmup, args.min_seconds)
-    layouts = sorted({e.rsplit(" -> ", 1)[1] for e in dispatch_report(rule).get("", [])})
+    layouts = sorted({e.rsplit(" -> ", 1)[1] for e in dispatch_report(modules["stgcn-bf16"]).get("", [])})
     return {"input": list(x.shape), "blocks": [list(b) for b in WIDTHS[width]], "rule_layout": layouts,
             "training": timings}
 
