@@ -39,6 +39,7 @@ from stgcn.engine.checkpoint import load_checkpoint
 from stgcn.engine.evaluate import predict_scores
 from stgcn.errors import StgcnError
 from stgcn.inference.optimize import optimize_for_inference
+from stgcn.utils.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,9 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     result["within_tolerance"] = ok
     print(f"bf16 top-1 within {args.tolerance} points of fp32: {'yes' if ok else 'NO'}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(args.out.suffix + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, args.out)
+    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0 if ok else 1
 

@@ -33,6 +33,7 @@ from stgcn.models.reference import baseline_from_stgcn
 from stgcn.models.stgcn import STGCN
 from stgcn.ops.dispatch import dispatch_report
 from stgcn.ops.layout import native_bf16
+from stgcn.utils.atomic import atomic_write_text
 
 WIDTHS: dict[str, tuple[tuple[int, int], ...]] = {
     "full": DEFAULT_BLOCKS,
@@ -88,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:12s} rule: {'/'.join(entry['rule_layout']):5s} "
                   + "  ".join(f"{k} {r:.2f}x" for k, r in ratios.items()), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(args.out.suffix + ".tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    tmp.replace(args.out)
+    atomic_write_text(args.out, json.dumps(results, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
 

@@ -60,6 +60,7 @@ from stgcn.inference.optimize import optimize_for_inference
 from stgcn.models.config import GraphConfig, STGCNConfig
 from stgcn.models.reference import baseline_from_stgcn
 from stgcn.models.stgcn import STGCN
+from stgcn.utils.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -424,9 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.configs:
         results["configs"][name] = run_config(name, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(args.out.suffix + ".tmp")
-    tmp.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    os.replace(tmp, args.out)
+    atomic_write_text(args.out, json.dumps(results, indent=2, default=str) + "\n")
     print(f"wrote {args.out}")
     return 0
 

@@ -33,6 +33,7 @@ import torch
 from stgcn.inference.predict import Predictor
 from stgcn.models.config import STGCNConfig
 from stgcn.models.stgcn import STGCN
+from stgcn.utils.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "stream.json"
@@ -92,9 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"benchmark": "stream", "threads": args.threads, "torch": torch.__version__,
               "machine": platform.processor() or platform.machine(), "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_name(f".{args.out.name}.tmp")
-    tmp_out.write_text(json.dumps(result, indent=1) + "\n")
-    tmp_out.replace(args.out)
+    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
 
