@@ -42,7 +42,8 @@ def minor_faults() -> int | None:
 def keep_freed_memory() -> bool:
     """Tell glibc to serve every block from its heap (no per-block ``mmap``) and never trim the heap: freed
     memory is reused by later calls instead of being faulted in again, once the heap has grown to a call's
-    pattern of blocks (a few calls; the first ones still fault). Process-wide and one-way, for benchmarks only.
+    pattern of blocks (a few calls; the first ones still fault, and now and then a small block left in the freed
+    space makes one call grow the heap again). Process-wide and one-way, for benchmarks only.
 
     Returns:
         Whether it took effect (``False`` where the C library is not glibc).
