@@ -16,11 +16,12 @@ both spatial strategy) it measures, after a warm-up, ``--repeats`` interleaved r
   (``--bf16``) and ``stgcn-fused-compiled`` (``--compile``);
 * training clips/s at ``--train-batch`` (forward, cross-entropy, backward, SGD step with momentum) for
   ``baseline`` and ``stgcn`` (default ``memory_mode="recompute"``), plus ``stgcn-checkpoint`` (the opt-in
-  ``memory_mode="checkpoint"``) with ``--checkpoint``;
+  ``memory_mode="checkpoint"``) with ``--checkpoint`` and ``stgcn-bf16`` (the forward pass under CPU bfloat16
+  autocast, as ``train.cpu_bf16``) with ``--train-bf16``;
 * peak resident memory (the process's high-water mark VmHWM, or ``ru_maxrss`` where /proc is missing) of
   inference at the largest batch and of a training step, each in a fresh subprocess so that the numbers
   are isolated (``--no-memory`` skips it); ``peak_increase_mb`` is the part above the RSS after building
-  the model and the input.
+  the model and the input. ``--memory-only`` measures only this (and the parity check).
 
 Every figure is reported as median and min-max over the runs, with the ratio to the baseline measured in
 the same rounds (median of the per-round ratios). The CPU time per clip (all threads, ``time.process_time``)
@@ -69,7 +70,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "kinetics": {"layout": "openpose-18", "num_classes": 400, "joints": 18, "persons": 2},
 }
 INFERENCE_IMPLS = ("baseline", "stgcn", "stgcn-fused", "stgcn-fused-bf16", "stgcn-fused-compiled")
-TRAINING_IMPLS = ("baseline", "stgcn", "stgcn-checkpoint")
+TRAINING_IMPLS = ("baseline", "stgcn", "stgcn-checkpoint", "stgcn-bf16")
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -113,13 +114,18 @@ def training_impl(impl: str, model: STGCN) -> nn.Module:
     """A trainable module for an implementation name (see TRAINING_IMPLS), holding ``model``'s weights."""
     if impl == "baseline":
         return baseline_from_stgcn(model).train()
-    if impl in ("stgcn", "stgcn-checkpoint"):
+    if impl in ("stgcn", "stgcn-checkpoint", "stgcn-bf16"):
         import copy
 
         ours = copy.deepcopy(model).train()
         ours.memory_mode = "checkpoint" if impl == "stgcn-checkpoint" else "recompute"
         return ours
     raise ValueError(f"unknown training implementation {impl!r}; valid: {', '.join(TRAINING_IMPLS)}")
+
+
+def training_autocast(impl: str) -> torch.dtype | None:
+    """The autocast dtype a training implementation's forward pass runs under (``stgcn-bf16``: bfloat16)."""
+    return torch.bfloat16 if impl.endswith("-bf16") else None
 
 
 def make_train_step(module: nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -205,7 +211,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["mode"] == "train":
         module = training_impl(spec["impl"], model)
         y = torch.arange(spec["batch"]) % CONFIGS[spec["config"]]["num_classes"]
-        fn = make_train_step(module, x, y)
+        fn = make_train_step(module, x, y, autocast=training_autocast(spec["impl"]))
     else:
         module = inference_impl(spec["impl"], model, spec["chunk_size"])
 
@@ -285,18 +291,20 @@ def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"error: {name}: logits differ from the baseline by more than {args.atol} for "
                          f"{', '.join(bad)}: {json.dumps(parity)}")
     result["inference"] = {}
-    for batch in args.batch_sizes:
+    for batch in [] if args.memory_only else args.batch_sizes:
         x = make_input(name, batch, args.frames, args.seed)
 
         fns = {impl: _inference_call(fn, x) for impl, fn in impls.items()}
         result["inference"][f"batch_{batch}"] = time_interleaved(fns, batch, args.repeats, args.warmup,
                                                                  args.min_seconds)
         _print_rows(name, f"infer b{batch}", result["inference"][f"batch_{batch}"])
-    if args.train_batch:
+    if args.train_batch and not args.memory_only:
         x = make_input(name, args.train_batch, args.frames, args.seed)
         y = torch.arange(args.train_batch) % spec["num_classes"]
-        train_names = ["baseline", "stgcn"] + (["stgcn-checkpoint"] if args.checkpoint else [])
-        steps = {impl: make_train_step(training_impl(impl, model), x, y) for impl in train_names}
+        train_names = (["baseline", "stgcn"] + (["stgcn-checkpoint"] if args.checkpoint else [])
+                       + (["stgcn-bf16"] if args.train_bf16 else []))
+        steps = {impl: make_train_step(training_impl(impl, model), x, y, autocast=training_autocast(impl))
+                 for impl in train_names}
         result["training"] = {f"batch_{args.train_batch}": time_interleaved(
             steps, args.train_batch, args.repeats, args.warmup, args.min_seconds)}
         _print_rows(name, f"train b{args.train_batch}", result["training"][f"batch_{args.train_batch}"])
@@ -309,7 +317,7 @@ def run_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
             mem.setdefault(f"inference_batch_{batch}", {})[impl] = measure_memory(
                 {**common, "mode": "infer", "impl": impl, "batch": batch})
         if args.train_batch:
-            for impl in ["baseline", "stgcn", "stgcn-checkpoint"]:
+            for impl in ["baseline", "stgcn", "stgcn-checkpoint"] + (["stgcn-bf16"] if args.train_bf16 else []):
                 mem.setdefault(f"training_batch_{args.train_batch}", {})[impl] = measure_memory(
                     {**common, "mode": "train", "impl": impl, "batch": args.train_batch})
         for group in mem.values():
@@ -379,7 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="also time torch.compile of stgcn-fused")
     p.add_argument("--checkpoint", action="store_true",
                    help="also time training with activation checkpointing (its memory is always measured)")
+    p.add_argument("--train-bf16", action="store_true",
+                   help="also time training under CPU bfloat16 autocast (stgcn-bf16, as train.cpu_bf16) and "
+                        "measure its memory")
     p.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-RSS subprocesses")
+    p.add_argument("--memory-only", action="store_true",
+                   help="only the parity check and the peak-RSS subprocesses, no timings")
     p.add_argument("--atol", type=float, default=1e-4, help="logit tolerance of the parity check")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "model_cpu.json")
@@ -400,7 +413,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.grid import main as grid_main
 
         return grid_main([a for a in argv if a != "--grid"])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.memory_only and not args.memory:
+        parser.error("--memory-only and --no-memory leave nothing to measure")
     wanted = args.omp_wait_policy.upper()
     if not args.child and args.omp_wait_policy != "inherit" and os.environ.get("OMP_WAIT_POLICY") != wanted:
         # OpenMP reads the variable once, when torch loads: start again with it set (children inherit it)
