@@ -69,7 +69,7 @@ def block_macs(block: FusedBlock, frames_in: int, samples: int) -> dict[str, dic
         graph = k * v * v * rows_in * c_in + k * v * rows_in * c_in * c_out
     else:  # project-first
         graph = k * v * rows_in * c_in * c_out + v * k * v * rows_in * c_out
-    length, per_row = tiled_cost(gamma, stride, frames_out, c_out, c_out)
+    length, per_row = tiled_cost(gamma, stride, frames_out, c_out, c_out, v * samples)
     temporal = v * samples * per_row
     ours = {"graph": graph, "temporal": temporal, "residual": base["residual"]}
     return {"baseline": base, "ours": ours, "kernels": {"graph": kernel, "tile_length": length}}

@@ -8,9 +8,11 @@ Run from the repository root::
 On the 2-core development machine the 2-thread figures of one process were not reproducible in the next
 (README "Performance"): the fused model ran NW-UCLA batch 16 at about 75 or about 105 clips/s depending on
 the process, the baseline at 65-70 in both. Each child process here times, after a warm-up, the fused model
-and the baseline (median of ``--calls`` calls each) and three single products of the sizes the fused model is
+(the rules' layout), the fused model with the original structure's layout pinned (``[nctv]``) and the
+baseline (median of ``--calls`` interleaved calls each) and three single products of the sizes the fused model is
 made of: a tiled convolution's time transform, (2, 38, 26) @ (2, 26, 1024); a per-pair graph product,
-(832, 64) @ (64, 64); a channel product, (38, 96, 64) @ (38, 64, 64) (microseconds, median of 200 calls). The
+(832, 64) @ (64, 64); a channel product, (38, 96, 64) @ (38, 64, 64) (microseconds, median of 200 calls), then
+the same three on one thread (``*_1thread_us``). The
 parent runs ``--processes`` children one after another, each variant of ``--env`` (KEY=VALUE, applied
 before the child starts; several apply together) interleaved with the plain environment, and writes every
 child's figures to JSON (``--out``, default ``benchmarks/results/thread_states.json``).
@@ -55,25 +57,32 @@ def child(point: str, threads: int, calls: int) -> dict[str, Any]:
     layout, classes, (n, t, v, m), _ = POINTS[point]
     model = build(layout, classes, v, m)
     x = torch.randn(n, 3, t, v, m, generator=torch.Generator().manual_seed(2))
-    models = {"stgcn-fused": optimize_for_inference(model), "baseline": baseline_from_stgcn(model).eval()}
+    pinned = optimize_for_inference(model)
+    pinned.layout = "nctv"
+    models = {"stgcn-fused": optimize_for_inference(model), "stgcn-fused[nctv]": pinned,
+              "baseline": baseline_from_stgcn(model).eval()}
     out: dict[str, Any] = {}
+    times: dict[str, list[float]] = {name: [] for name in models}
     with torch.inference_mode():
-        for name, f in models.items():
+        for f in models.values():
             for _ in range(3):
                 f(x)
-            times = []
-            for _ in range(calls):
+        for _ in range(calls):  # interleaved: a spell that starts mid-process reaches every model
+            for name, f in models.items():
                 start = time.perf_counter()
                 f(x)
-                times.append(time.perf_counter() - start)
-            out[f"{name}_clips_per_s"] = n / statistics.median(times)
+                times[name].append(time.perf_counter() - start)
         products = {"transform_us": ((2, 38, 26), (2, 26, 1024)), "pair_us": ((832, 64), (64, 64)),
                     "channel_us": ((38, 96, 64), (38, 64, 64))}
-        for name, (sa, sb) in products.items():
-            a, b = torch.randn(sa), torch.randn(sb)
-            o = torch.empty(*sa[:-1], sb[-1])
-            op = torch.bmm if len(sa) == 3 else torch.mm
-            out[name] = _median_us(lambda a=a, b=b, o=o, op=op: op(a, b, out=o))
+        for suffix, n_threads in (("", threads), ("_1thread", 1)):  # the same products on one thread last
+            torch.set_num_threads(n_threads)
+            for name, (sa, sb) in products.items():
+                a, b = torch.randn(sa), torch.randn(sb)
+                o = torch.empty(*sa[:-1], sb[-1])
+                op = torch.bmm if len(sa) == 3 else torch.mm
+                out[name.replace("_us", f"{suffix}_us")] = _median_us(lambda a=a, b=b, o=o, op=op: op(a, b, out=o))
+    for name in models:
+        out[f"{name}_clips_per_s"] = n / statistics.median(times[name])
     return out
 
 
@@ -108,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             runs[name].append(r)
-            print(f"{i + 1:2d} {name:28s} fused {r['stgcn-fused_clips_per_s']:6.1f}  baseline "
+            print(f"{i + 1:2d} {name:28s} fused {r['stgcn-fused_clips_per_s']:6.1f}  [nctv] "
+                  f"{r['stgcn-fused[nctv]_clips_per_s']:6.1f}  baseline "
                   f"{r['baseline_clips_per_s']:6.1f} clips/s | transform {r['transform_us']:6.1f} us  pair "
-                  f"{r['pair_us']:5.1f} us  channel {r['channel_us']:6.1f} us", flush=True)
+                  f"{r['pair_us']:5.1f} us  channel {r['channel_us']:6.1f} us | one thread: transform "
+                  f"{r['transform_1thread_us']:6.1f} us", flush=True)
     results = {"machine": machine_info(args.threads), "settings": {k: str(v) for k, v in vars(args).items()},
                "runs": runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,7 @@ def temporal_row(v: int, c: int, t: int, n: int, stride: int, repeats: int) -> d
         y.backward(torch.ones_like(y))
 
     def tiled() -> None:
-        plan = plan_temporal_conv(w.detach()[..., 0], stride, t, exact=False)
+        plan = plan_temporal_conv(w.detach()[..., 0], stride, t, exact=False, rows=v * n)
         y = TiledConv.apply(x, w, b, stride, plan)
         y.backward(torch.ones_like(y))
 

@@ -9,7 +9,8 @@ def test_thread_states_child_reports_models_and_products() -> None:
     from benchmarks.thread_states import child
 
     r = child("ucla-b1", threads=1, calls=1)
-    assert set(r) == {"stgcn-fused_clips_per_s", "baseline_clips_per_s", "transform_us", "pair_us", "channel_us"}
+    products = {f"{name}{suffix}_us" for name in ("transform", "pair", "channel") for suffix in ("", "_1thread")}
+    assert set(r) == {"stgcn-fused_clips_per_s", "stgcn-fused[nctv]_clips_per_s", "baseline_clips_per_s", *products}
     assert all(value > 0 for value in r.values())
 
 

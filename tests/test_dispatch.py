@@ -194,6 +194,24 @@ def test_cached_eval_weights_follow_weight_changes_and_buffers_are_reused():
         torch.testing.assert_close(fused(x), a, atol=0, rtol=0)
 
 
+def test_tile_lengths_follow_the_rows_of_the_call_in_the_model_and_the_fused_model():
+    """The last block (24 channels, stride 2, 50 frames in): one 100-frame clip of one person (17 rows) takes
+    tiles of 10 frames (fewer transformed weights to read), a batch of 16 tiles of 18; both equal the baseline."""
+    model = _model().eval()
+    base = baseline_from_stgcn(model)
+    fused = optimize_for_inference(model)
+    model.layout = fused.layout = "vtnc"  # the internal layout (a one-person clip on several threads: nctv)
+    for n, length in ((1, 10), (16, 18)):
+        x = torch.randn(n, 3, 100, model.num_joints, 1, generator=torch.Generator().manual_seed(n))
+        with torch.no_grad():
+            ref = base(x)
+            tol = 1e-4 * max(1.0, float(ref.abs().max()))
+            torch.testing.assert_close(model(x), ref, atol=tol, rtol=0)
+            torch.testing.assert_close(fused(x), ref, atol=tol, rtol=0)
+        assert model.blocks[-1].tcn._plan_cache[1].d_in.shape[1] == length
+        assert (length, torch.float32, x.device) in fused.blocks[-1]._plans
+
+
 def test_rules_on_several_threads_are_the_one_thread_rules():
     # on the internal layout (pinned: by rule this short input runs the original structure on several threads)
     x = torch.randn(1, 3, 20, 17, 1, generator=torch.Generator().manual_seed(5))

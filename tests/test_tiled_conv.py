@@ -8,6 +8,8 @@ import torch.nn.functional as F
 
 from stgcn.ops.tiled_conv import (
     TILE_LENGTHS,
+    WEIGHT_READ_MACS,
+    choose_tile_length,
     dft_transforms,
     plan_temporal_conv,
     tiled_conv_backward,
@@ -144,6 +146,31 @@ def test_tiled_cost_names_the_plans_tile_length_and_fewer_multiply_adds_than_dir
     length, macs = tiled_cost(9, stride, frames_out, 64, 64)
     assert length == plan.d_in.shape[1] and length % 2 == 0 and length <= 64
     assert 0 < macs < 9 * 64 * 64 * frames_out  # a direct convolution's multiply-adds per (joint, sample) row
+
+
+def _total_cost(length, stride, frames_out, c, rows, taps):
+    """Hand count of one call: per row, tiles x (P R (L + C) C + m R C); plus the weight reads P R C^2."""
+    m, r = length - taps + 1, 3 * length // 2 - 1
+    tiles = -(-frames_out // m)
+    return rows * tiles * (stride * r * (length + c) * c + m * r * c) + WEIGHT_READ_MACS * stride * r * c * c
+
+
+def test_weight_reads_shorten_the_tiles_of_a_one_person_window_and_not_of_a_batch():
+    """The 256-channel stride-2 convolution of a 150-frame OpenPose-18 window (75 frames in, 18 rows): by
+    multiply-adds per row one 42-frame tile (38 outputs, R = 62 transformed weight matrices); with the weight
+    reads counted 4 tiles of 14 (R = 20): more multiply-adds (11.3 M against 10.1 M per row), a third of the
+    weights. At batch 16 (288 rows) the multiply-adds dominate and the choice is the per-row one."""
+    taps = 5  # 9 taps in 2 phases
+    assert choose_tile_length(9, 2, 75, 256, 256) == 42
+    assert choose_tile_length(9, 2, 75, 256, 256, rows=18) == 14
+    assert choose_tile_length(9, 2, 75, 256, 256, rows=18 * 16) == 42
+    lengths = [n for n in TILE_LENGTHS if n > taps]
+    costs = {n: _total_cost(n, 2, 38, 256, 18, taps) for n in lengths}
+    assert min(costs, key=costs.get) == 14  # the rule is the hand count's minimum
+    assert _total_cost(14, 2, 38, 256, 18, taps) < _total_cost(42, 2, 38, 256, 18, taps)
+    w = torch.randn(256, 256, 9)
+    assert plan_temporal_conv(w, 2, 75, rows=18).weight.shape == (2, 20, 256, 256)
+    assert plan_temporal_conv(w, 2, 75).weight.shape == (2, 62, 256, 256)
 
 
 @pytest.mark.parametrize("stride", [1, 2])

@@ -69,7 +69,7 @@ from stgcn.ops.graph_conv import (
 )
 from stgcn.ops.layout import as_image, from_image, native_bf16, plain_ops
 from stgcn.ops.temporal_conv import conv_relu
-from stgcn.ops.tiled_conv import TiledConvPlan, plan_temporal_conv, tiled_temporal_conv
+from stgcn.ops.tiled_conv import TiledConvPlan, choose_tile_length, plan_temporal_conv, tiled_temporal_conv
 from stgcn.utils.checks import is_int
 
 __all__ = ["optimize_for_inference", "FusedSTGCN", "FusedBlock"]
@@ -139,12 +139,18 @@ class FusedBlock(nn.Module):
             self.register_buffer("res_weight", rw.reshape(c_out, c_in).float())
             self.register_buffer("res_bias", rb.float())
 
-    def _plan(self, frames: int, y: torch.Tensor) -> TiledConvPlan:
-        """The tiled plan for ``frames`` input frames (tile length chosen for them), made once per length."""
-        key = (frames, y.dtype, y.device)
+    def _plan(self, y: torch.Tensor) -> TiledConvPlan:
+        """The tiled plan for ``y`` (tile length chosen for its frames and rows), made once per tile length.
+
+        Shape:
+            y: (V, T, B, C_out).
+        """
+        length = choose_tile_length(self.tconv_weight.shape[2], self.stride, y.shape[1], self.c_out, self.c_out,
+                                    y.shape[0] * y.shape[2])
+        key = (length, y.dtype, y.device)
         if key not in self._plans:
             w = self.tconv_weight.double()[..., 0]
-            self._plans[key] = plan_temporal_conv(w, self.stride, frames).to(y.device, y.dtype)
+            self._plans[key] = plan_temporal_conv(w, self.stride, y.shape[1], length).to(y.device, y.dtype)
         return self._plans[key]
 
     def _edge_rounds(self, device: torch.device) -> EdgeRounds:
@@ -208,7 +214,7 @@ class FusedBlock(nn.Module):
                        kernel: str) -> torch.Tensor:
         """relu(conv_t(y) + residual) by ``kernel``. Shape: y (V, T, B, C_out) -> (V, T', B, C_out)."""
         if kernel == "tiled":
-            return tiled_temporal_conv(y, self._plan(y.shape[1], y), self.tconv_bias, residual, relu=True, out=out)
+            return tiled_temporal_conv(y, self._plan(y), self.tconv_bias, residual, relu=True, out=out)
         res = None if residual is None else as_image(residual)
         return from_image(conv_relu(as_image(y), self.tconv_weight, self.tconv_bias, self.stride, self.padding, res))
 

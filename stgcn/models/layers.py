@@ -39,7 +39,7 @@ from stgcn.ops.graph_conv import (
 )
 from stgcn.ops.layout import as_image, autocast_on, from_image, from_vtnc, kernel_dtype, plain_ops, to_vtnc
 from stgcn.ops.temporal_conv import BNReLUConv, TiledConv, bn_train_args, conv_forward
-from stgcn.ops.tiled_conv import TiledConvPlan, plan_temporal_conv
+from stgcn.ops.tiled_conv import TiledConvPlan, choose_tile_length, plan_temporal_conv
 
 __all__ = ["GraphConv", "TemporalConv", "ResidualProjection", "RECOMPUTE_MIN_BYTES", "TILED_MIN_ROWS",
            "TILED_MIN_ROWS_GRAD", "TILED_MIN_WORK_GRAD", "tiled_min_rows"]
@@ -328,14 +328,20 @@ class TemporalConv(nn.Module):
         """The modules in order on the original layout (standard ops). Shape: x (N, C, T, V) -> (N, C, T', V)."""
         return self.dropout(self.bn2(self.conv(F.relu(self.bn1(x)))))
 
-    def _plan(self, frames: int, grad: bool, dtype: torch.dtype | None = None) -> TiledConvPlan:
-        """The tiled plan for ``frames`` input frames, made in the weight's dtype and cast to ``dtype`` if given;
-        without autograd kept until the weight changes."""
+    def _plan(self, x: torch.Tensor, grad: bool, dtype: torch.dtype | None = None) -> TiledConvPlan:
+        """The tiled plan for ``x`` (tile length chosen for its frames and rows), made in the weight's dtype and
+        cast to ``dtype`` if given; without autograd kept until the weight changes.
+
+        Shape:
+            x: (V, C, T, N) image view of the internal layout.
+        """
         w = self.conv.weight
-        key = (w.data_ptr(), w._version, w.dtype, frames, dtype)
+        v, _, frames, n = x.shape
+        length = choose_tile_length(w.shape[2], self.conv.stride[0], frames, w.shape[1], w.shape[0], v * n)
+        key = (w.data_ptr(), w._version, w.dtype, length, dtype)
         if not grad and self._plan_cache is not None and self._plan_cache[0] == key:
             return self._plan_cache[1]
-        plan = plan_temporal_conv(w[..., 0], self.conv.stride[0], frames, exact=False)
+        plan = plan_temporal_conv(w[..., 0], self.conv.stride[0], frames, length, exact=False)
         if dtype is not None:
             plan = plan.to(dtype)
         if not grad:
@@ -365,7 +371,7 @@ class TemporalConv(nn.Module):
                     and flops >= AUTOTUNE_MIN_FLOPS)
             candidates = functools.partial(self._candidates, x) if tune else None
             kernel = choose(self.kernel_cache, shape_key(x, grad, lowp), pin, rule, candidates)
-        plan = self._plan(x.shape[2], grad, lowp) if kernel == "tiled" else None
+        plan = self._plan(x, grad, lowp) if kernel == "tiled" else None
         bn = self.bn1
         if (self.memory_mode == "recompute" and bn.training and bn.affine and torch.is_grad_enabled()
                 and not autocast and x.numel() * x.element_size() >= RECOMPUTE_MIN_BYTES):
@@ -376,7 +382,7 @@ class TemporalConv(nn.Module):
         """The convolution by each kernel on the eval-mode ReLU output (no side effects), for timing."""
         conv = self.conv
         r = F.relu(self.bn1(x))
-        plan = self._plan(x.shape[2], False)
+        plan = self._plan(x, False)
         return {"tiled": functools.partial(conv_forward, r, conv.weight, conv.bias, conv.stride, (0, 0), plan),
                 "direct": functools.partial(conv_forward, r, conv.weight, conv.bias, conv.stride, conv.padding,
                                             None)}

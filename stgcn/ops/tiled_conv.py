@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 __all__ = ["TiledConvPlan", "plan_temporal_conv", "tiled_temporal_conv", "tiled_conv_backward", "dft_transforms",
-           "tiled_cost"]
+           "tiled_cost", "choose_tile_length", "WEIGHT_READ_MACS"]
 
 # Candidate tile lengths L: every even length up to 64, the cheapest for the call's frames by multiply-add count
 # (_cost). Fitting L to the clip (e.g. 26 for 52 frames: 3 tiles of 18 outputs, against 7 tiles of 8 at L = 16)
@@ -46,6 +46,14 @@ _CACHE_BYTES = 2 << 20  # working-set target per joint group (about one core's L
 # products weight-bound (C = 256: 1.9x slower), and at batch 1 (1-3 rows per joint) 1.1-2x slower; 512 rows
 # made the much larger groups of NTU batch 16 slower than one joint.
 _MIN_GROUP_ROWS = 256
+# The tile length's cost counts, besides the multiply-adds of every (joint, sample) row, this many multiply-adds
+# per transformed weight: the channel products read all P * R (C_in x C_out) matrices once per call whatever the
+# rows, so with few rows (batch 1) a long tile's many frequency rows make them bound by reading weights. Fitted on
+# one thread (AVX-512 host, `python -m benchmarks.tile_lengths`, every tile length timed, two runs): the rows-only
+# choice ran the temporal convolutions of a one-person 150-frame window at 1.15x the fastest lengths' time, this
+# one at 1.01-1.02x; one NW-UCLA clip, a two-person 100-frame window and a 300-frame clip within 1-4% of the
+# fastest with either (12 and 16 did as well at the window, worse at the clip); at batch 16 the same lengths.
+WEIGHT_READ_MACS = 8
 
 
 def dft_transforms(length: int, taps: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -153,20 +161,36 @@ def _tap_matrix(g: torch.Tensor, gamma: int, stride: int, flip: bool = False, me
     return (cols * _phase_masks(gamma, stride, g.device).to(g)[:, None]).reshape(stride * rows, gamma)
 
 
-def _choose_length(taps: int, phases: int, frames: int, c_in: int, c_out: int) -> int:
-    return min((n for n in TILE_LENGTHS if n > taps), key=lambda n: (_cost(n, taps, phases, frames, c_in, c_out), -n))
+def _choose_length(taps: int, phases: int, frames: int, c_in: int, c_out: int, rows: int | None = None) -> int:
+    """The cheapest tile length: by multiply-adds per row, or with ``rows`` (joints x samples of the call) by the
+    call's multiply-adds plus :data:`WEIGHT_READ_MACS` per transformed weight."""
+    def total(n: int) -> int:
+        macs = _cost(n, taps, phases, frames, c_in, c_out)
+        if rows is None:
+            return macs
+        return rows * macs + WEIGHT_READ_MACS * phases * (3 * n // 2 - 1) * c_in * c_out
+
+    return min((n for n in TILE_LENGTHS if n > taps), key=lambda n: (total(n), -n))
 
 
-def tiled_cost(gamma: int, stride: int, frames_out: int, c_in: int, c_out: int) -> tuple[int, int]:
-    """The tile length :func:`plan_temporal_conv` picks for ``frames_out`` output frames, and the multiply-adds
-    per (joint, sample) row (transforms and channel products) of the forward convolution it plans."""
+def tiled_cost(gamma: int, stride: int, frames_out: int, c_in: int, c_out: int,
+               rows: int | None = None) -> tuple[int, int]:
+    """The tile length :func:`plan_temporal_conv` picks for ``frames_out`` output frames (and ``rows``), and the
+    multiply-adds per (joint, sample) row (transforms and channel products) of the forward convolution it plans."""
     _, _, taps = _polyphase(gamma, stride)
-    length = _choose_length(taps, stride, frames_out, c_in, c_out)
+    length = _choose_length(taps, stride, frames_out, c_in, c_out, rows)
     return length, _cost(length, taps, stride, frames_out, c_in, c_out)
 
 
+def choose_tile_length(gamma: int, stride: int, frames: int, c_in: int, c_out: int, rows: int | None = None) -> int:
+    """The tile length :func:`plan_temporal_conv` picks for a ``gamma``-tap, stride-``stride`` convolution of
+    ``frames`` input frames (and ``rows`` (joint, sample) rows, if given)."""
+    _, _, taps = _polyphase(gamma, stride)
+    return _choose_length(taps, stride, -(-frames // stride), c_in, c_out, rows)
+
+
 def plan_temporal_conv(weight: torch.Tensor, stride: int, frames: int,
-                       tile_length: int | None = None, exact: bool = True) -> TiledConvPlan:
+                       tile_length: int | None = None, exact: bool = True, rows: int | None = None) -> TiledConvPlan:
     """Prepare ``y[t] = sum_j weight[:, :, j] x[stride * t + j - (Gamma - 1) / 2]`` (zero padding).
 
     Args:
@@ -174,10 +198,12 @@ def plan_temporal_conv(weight: torch.Tensor, stride: int, frames: int,
         stride: Temporal stride >= 1.
         frames: Typical input length, used to pick the tile length (any length works with any plan).
         tile_length: Force a tile length L (even, > kernel taps per phase); by default the cheapest of
-            ``TILE_LENGTHS`` by multiply-add count.
+            ``TILE_LENGTHS`` by multiply-add count (with ``rows``, weight reads counted too).
 
         exact: Compute the transformed weights in float64 (for a plan made once); else in the weight's
             dtype (for a plan made every training step).
+        rows: The (joint, sample) rows of the calls (V * N * M), if known: few rows favour shorter tiles (fewer
+            transformed weights to read).
 
     Returns:
         The plan in the weight's dtype if float64, else float32.
@@ -186,7 +212,7 @@ def plan_temporal_conv(weight: torch.Tensor, stride: int, frames: int,
     dtype = torch.float64 if weight.dtype == torch.float64 else torch.float32
     _, q_min, taps = _polyphase(gamma, stride)
     if tile_length is None:
-        tile_length = _choose_length(taps, stride, -(-frames // stride), c_in, c_out)
+        tile_length = choose_tile_length(gamma, stride, frames, c_in, c_out, rows)
     d_in, g, d_out = dft_transforms(tile_length, taps)
     w = _transform(weight.detach().to(torch.float64 if exact else dtype), g, stride, (1, 0))
     return TiledConvPlan(d_in.to(weight.device, dtype), d_out.to(weight.device, dtype), w.to(dtype), stride, q_min)
@@ -364,7 +390,9 @@ def tiled_conv_backward(x: torch.Tensor, grad: torch.Tensor, weight: torch.Tenso
     if needs[0]:
         # every input phase is a stride-1 correlation of grad with its flipped phase kernel, all at the same
         # offset: one plan whose output channels are (phase, C_in) transforms grad once for all phases
-        length = plan.d_in.shape[1] if stride == 1 else _choose_length(taps, 1, grad.shape[1], c_out, stride * c_in)
+        rows = grad.shape[0] * grad.shape[2]
+        length = (plan.d_in.shape[1] if stride == 1
+                  else _choose_length(taps, 1, grad.shape[1], c_out, stride * c_in, rows))
         d_in, g, d_out = (m.to(x) for m in dft_transforms(length, taps))
         back = TiledConvPlan(d_in, d_out, _transform(weight.detach(), g, stride, (0, 1), flip=True, merged=True),
                              1, -(taps - 1) - q_min)
