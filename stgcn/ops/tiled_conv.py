@@ -26,6 +26,7 @@ domain mapped back to the taps. Wrapped for autograd in :mod:`stgcn.ops.temporal
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -163,12 +164,18 @@ def _tap_matrix(g: torch.Tensor, gamma: int, stride: int, flip: bool = False, me
 
 def _choose_length(taps: int, phases: int, frames: int, c_in: int, c_out: int, rows: int | None = None) -> int:
     """The cheapest tile length: by multiply-adds per row, or with ``rows`` (joints x samples of the call) by the
-    call's multiply-adds plus :data:`WEIGHT_READ_MACS` per transformed weight."""
+    call's multiply-adds plus :data:`WEIGHT_READ_MACS` per transformed weight (read at each call)."""
+    return _cheapest_length(taps, phases, frames, c_in, c_out, rows, WEIGHT_READ_MACS)
+
+
+@functools.lru_cache(maxsize=4096)  # every forward pass asks, per block: a lookup, not 28 cost evaluations
+def _cheapest_length(taps: int, phases: int, frames: int, c_in: int, c_out: int, rows: int | None,
+                     weight_macs: int) -> int:
     def total(n: int) -> int:
         macs = _cost(n, taps, phases, frames, c_in, c_out)
         if rows is None:
             return macs
-        return rows * macs + WEIGHT_READ_MACS * phases * (3 * n // 2 - 1) * c_in * c_out
+        return rows * macs + weight_macs * phases * (3 * n // 2 - 1) * c_in * c_out
 
     return min((n for n in TILE_LENGTHS if n > taps), key=lambda n: (total(n), -n))
 
