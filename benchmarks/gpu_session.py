@@ -30,9 +30,13 @@ On the device (``run(command=..., carry=["data/nw-ucla", "data/msr-action3d"], t
 
     PYTHONPATH=$PWD python -m benchmarks.gpu_session --out $OUT --deadline 540
 
-Dry run on a CPU (tiny stores, 1-2 epochs, the same code path)::
+Dry run on a CPU (the same code path on tiny synthetic stores it writes itself, 2 epochs, 16 frames)::
 
     python -m benchmarks.gpu_session --dry-run --out /tmp/gpu-dry --deadline 400
+
+Before anything starts, every run's config is loaded with its overrides and its store opened (train and test
+splits), and ``--device cuda`` must see a GPU: a missing ``carry`` costs one ``error:`` line and exit status 2,
+not a device call.
 """
 
 from __future__ import annotations
@@ -50,6 +54,21 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+PREPARE = {"nw-ucla": "stgcn prepare nw-ucla ../shared/data/nw_ucla/all_sqe data/nw-ucla",
+           "msr-action3d": "stgcn prepare msr-action3d ../shared/data/msr_action3d data/msr-action3d"}
+
+
+def make_dry_stores(folder: Path, msr: bool) -> tuple[str, str]:
+    """Tiny synthetic stand-ins for the NW-UCLA and MSR Action3D stores (their layouts and class counts)."""
+    from stgcn.data.synthetic import make_synthetic_store
+
+    ucla = make_synthetic_store(folder / "nw-ucla", num_classes=10, clips_per_class=6, layout="kinect-v1",
+                                overwrite=True)
+    if not msr:
+        return str(ucla.path), ""
+    msr_store = make_synthetic_store(folder / "msr-action3d", num_classes=20, clips_per_class=3,
+                                     layout="kinect-v1-msr", overwrite=True)
+    return str(ucla.path), str(msr_store.path)
 
 
 @dataclass
@@ -153,6 +172,30 @@ class Session:
         self.summary["amp_choice"] = {"rates_clips_per_s": rates, "amp": amp}
         self.log(f"training precision: amp={amp} (ours at ucla52: {rates})")
         return amp
+
+    # -- 0. before anything starts -------------------------------------------------------------------------------
+    def preflight(self) -> str | None:
+        """Why the session cannot run (one line), or None: each run's config and store, and the device."""
+        from stgcn.data.store_reader import open_store
+        from stgcn.engine.config import load_config
+        from stgcn.errors import ConfigError, DataError
+
+        for run in self.runs():
+            try:
+                config = load_config(ROOT / run.config, [f"data.store={run.store}", *run.extra,
+                                                         *self.args.train_set])
+                store = open_store(ROOT / config.data.store)
+                for split in (config.data.train_split, config.data.test_split):
+                    store.split(split)
+            except (ConfigError, DataError) as e:
+                hint = PREPARE.get(Path(run.store).name, "")
+                return f"{run.name}: {e}" + (f" (on the CPU machine: {hint}; then name it in carry)" if hint else "")
+        if self.args.device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                return f"--device {self.args.device}: torch {torch.__version__} sees no CUDA device"
+        return None
 
     # -- 2. trainings --------------------------------------------------------------------------------------------
     def runs(self) -> list[Run]:
@@ -357,12 +400,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="CPU check: tiny stores, 2 epochs of one pass, 16 frames, quick benchmark")
     args = p.parse_args(argv)
     if args.dry_run:
-        args.device, args.workers, args.ucla_store = "cpu", 0, "data/nw-ucla-tiny"
+        args.device, args.workers = "cpu", 0
+        args.ucla_store, args.msr_store = make_dry_stores(args.runs.parent / "gpu-dry-data", bool(args.msr_store))
         args.train_set = ["train.epochs=2", "train.repeat=1", "optim.warmup_epochs=0", "optim.milestones=[1]",
                           "data.preprocess.length=16", *args.train_set]
         args.msr_repeat = 1
         args.bench_shapes = ["ucla52"]
     s = Session(args)
+    problem = s.preflight()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if s.runs_dir.exists():
         import shutil
 
