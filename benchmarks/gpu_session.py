@@ -119,9 +119,9 @@ class Session:
             f.write(line + "\n")
 
     def save_summary(self) -> None:
-        tmp = self.out / "summary.json.tmp"
-        tmp.write_text(json.dumps(self.summary, indent=1))
-        tmp.replace(self.out / "summary.json")
+        from stgcn.utils.atomic import atomic_write_text
+
+        atomic_write_text(self.out / "summary.json", json.dumps(self.summary, indent=1))
 
     def python(self, *argv: str) -> list[str]:
         return [sys.executable, *argv]
@@ -397,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="train_set", action="append", default=[], help="extra override for every run")
     p.add_argument("--bench-shapes", nargs="+", default=["ucla52", "coco2d-100", "ntu300"])
     p.add_argument("--dry-run", action="store_true",
-                   help="CPU check: tiny stores, 2 epochs of one pass, 16 frames, quick benchmark")
+                   help="CPU check: tiny synthetic stores it writes itself, 2 epochs of one pass, 16 frames, "
+                        "quick benchmark")
     args = p.parse_args(argv)
     if args.dry_run:
         args.device, args.workers = "cpu", 0
